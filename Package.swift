@@ -1,0 +1,79 @@
+// swift-tools-version: 6.1
+// Tollgate: rate-limit and auth sidecar (tollgate-proxy) and its control plane (tollgate-control).
+// Only the package versions listed in the machine notes resolve here; keep to those.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Tollgate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "tollgate-proxy", targets: ["tollgate-proxy"]),
+        .executable(name: "tollgate-control", targets: ["tollgate-control"]),
+        .library(name: "Core", targets: ["Core"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries: each is a module map over a shim header, found with pkg-config.
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]),
+        // hiredis.pc carries -D_FILE_OFFSET_BITS=64, which SwiftPM drops with a warning on every
+        // build; Debian installs the headers under /usr/include/hiredis, on the default search path,
+        // so the shim includes <hiredis/hiredis.h> and pkg-config is not needed.
+        .systemLibrary(
+            name: "CHiredis", path: "Sources/CHiredis",
+            providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(
+            name: "CPCRE2", path: "Sources/CPCRE2", pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"])]),
+
+        .target(
+            name: "Core",
+            dependencies: [
+                "COpenSSL", "CHiredis", "CPCRE2",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Sources/Core",
+            swiftSettings: strict),
+        // The command-line conventions both binaries share (exit codes 0 / 1 / 2).
+        .target(
+            name: "CLI",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/CLI",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "tollgate-proxy",
+            dependencies: [
+                "Core", "CLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Proxy",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "tollgate-control",
+            dependencies: [
+                "Core", "CLI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Control",
+            swiftSettings: strict),
+
+        .testTarget(
+            name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests",
+            swiftSettings: strict),
+        .testTarget(
+            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core"], path: "Tests/ProxyTests",
+            swiftSettings: strict),
+        .testTarget(
+            name: "ControlTests", dependencies: ["tollgate-control", "Core"], path: "Tests/ControlTests",
+            swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,9 @@
+/// A feature flag's static default from the policy files (`flags:`); the control plane's flag of the
+/// same name replaces it while the sidecar is linked.
+public struct FlagDefault: Sendable, Hashable {
+    public let name: String
+    public let enabled: Bool
+    /// Percentage of subjects (0...100) whose bucket admits them.
+    public let rollout: Int
+    public let location: SourceLocation
+}

@@ -1,0 +1,30 @@
+/// Who may sign the tokens a route accepts (`issuers:` in policy files).
+public struct IssuerPolicy: Sendable, Hashable {
+    /// Where the verification keys come from: exactly one source per issuer.
+    public enum KeySource: Sendable, Hashable {
+        /// Fetched at start and every `refresh`; early on an unknown `kid`.
+        case jwksURL(String)
+        /// PEM public keys or JWKS files, read when the policy set is loaded so that a reload swaps
+        /// keys and routes together.
+        case keyFiles([KeyFile])
+        /// An HMAC secret read from this environment variable when the sidecar starts.
+        case secretEnvironment(String)
+    }
+
+    public struct KeyFile: Sendable, Hashable {
+        /// As written in the policy (relative to the policy directory, or absolute).
+        public let path: String
+        public let contents: [UInt8]
+    }
+
+    public let name: String
+    /// Must equal the token's `iss` exactly.
+    public let issuer: String
+    public let keySource: KeySource
+    /// The token's `aud` must contain one of these; empty means no audience check.
+    public let audiences: [String]
+    public let algorithms: [JWTAlgorithm]
+    public let clockSkew: Duration
+    public let refresh: Duration
+    public let location: SourceLocation
+}

@@ -1,0 +1,3 @@
+import CLI
+
+CommandLineMain.run(TollgateProxyCommand.self)
