@@ -5,6 +5,8 @@ import Yams
 /// files (issuers, limits, flags) stay unresolved until `PolicySetBuilder` sees the whole set.
 struct PolicyFileDraft {
     let path: String
+    /// False when the YAML did not parse: the set-level checks cannot know what such a file declares.
+    var parsed = true
     var service: (value: String, node: YAMLNode)?
     var issuers: [(name: String, key: YAMLNode, policy: IssuerPolicy?)] = []
     var limits: [(name: String, key: YAMLNode, policy: RateLimitPolicy?)] = []
@@ -55,6 +57,7 @@ final class PolicyFileDecoder {
             root = try Yams.compose(yaml: text)
         } catch {
             log.append(Self.diagnostic(for: error, file: displayPath, text: text))
+            draft.parsed = false
             return draft
         }
         guard let root else {
@@ -363,8 +366,9 @@ final class PolicyFileDecoder {
         var flag: (NameReference, Int)?
         if let flagNode = fields["flag"], let gate = flagNode.fields(&log, allowed: Self.flagGateKeys),
            let nameNode = gate.required("name", &log), let flagName = nameNode.nonEmptyString(&log) {
-            let status = gate["deny_status"].map { $0.integer(in: 400...599, &log) } ?? 404
-            if let status { flag = (NameReference(name: flagName, node: nameNode), status) }
+            // An invalid deny_status is already reported; the flag's name is still worth resolving.
+            let status = gate["deny_status"].flatMap { $0.integer(in: 400...599, &log) } ?? 404
+            flag = (NameReference(name: flagName, node: nameNode), status)
         }
         var limits: [NameReference] = []
         if let list = fields["limits"]?.stringList(&log) {

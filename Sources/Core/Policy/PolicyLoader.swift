@@ -47,7 +47,8 @@ public enum PolicyLoader {
             drafts.append(decoder.decode(yaml: text, path: path, displayPath: displayPath))
         }
 
-        var builder = PolicySetBuilder(directory: directory, log: decoder.log)
+        let everyFileParsed = drafts.count == files.count && drafts.allSatisfy(\.parsed)
+        var builder = PolicySetBuilder(directory: directory, everyFileParsed: everyFileParsed, log: decoder.log)
         let built = builder.build(drafts)
         let diagnostics = builder.log.items.sorted(by: Self.reportOrder(files: files.map { display + $0 }))
         guard diagnostics.isEmpty, let built else { throw PolicyValidationError(diagnostics) }
@@ -153,6 +154,8 @@ struct PolicySetBuilder {
     }
 
     let directory: String
+    /// When a file is unreadable or not YAML, "no routes" would only be a consequence of that.
+    let everyFileParsed: Bool
     var log: DiagnosticLog
 
     mutating func build(_ drafts: [PolicyFileDraft]) -> Built? {
@@ -190,7 +193,7 @@ struct PolicySetBuilder {
                 }
             }
         }
-        if routeCount == 0 {
+        if routeCount == 0, everyFileParsed {
             log.append(PolicyDiagnostic(.noRoutes, file: directory, path: "routes",
                                         "no file defines a route: every request would be refused with 404"))
         }
