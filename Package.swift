@@ -1,10 +1,12 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 // Tollgate: rate-limit and auth sidecar (tollgate-proxy) and its control plane (tollgate-control).
 // Only the package versions listed in the machine notes resolve here; keep to those.
 import PackageDescription
 
+// Our targets build without warnings, and CI keeps it so (dependencies are not affected).
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
@@ -68,11 +70,14 @@ let package = Package(
         .testTarget(
             name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests",
             swiftSettings: strict),
+        // Helpers the test targets share (running the built binaries, …).
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strict),
+        // The binaries are dependencies so `swift test` builds them before the tests run them.
         .testTarget(
-            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core"], path: "Tests/ProxyTests",
+            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
             swiftSettings: strict),
         .testTarget(
-            name: "ControlTests", dependencies: ["tollgate-control", "Core"], path: "Tests/ControlTests",
+            name: "ControlTests", dependencies: ["tollgate-control", "Core", "TestSupport"], path: "Tests/ControlTests",
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
