@@ -12,30 +12,28 @@ public enum CommandLineMain {
         do {
             command = try root.parseAsRoot(arguments)
         } catch {
-            let code = root.exitCode(for: error)
-            let message = root.fullMessage(for: error)
-            if code == .success {
-                print(message)
-                exit(0)
-            }
-            printError(message)
-            exit(usageError)
+            exit(root, error: error, usage: true)
         }
         do {
             try command.run()
-            exit(0)
+            Foundation.exit(0)
         } catch let exitCode as ExitCode {
-            exit(exitCode.rawValue)
+            Foundation.exit(exitCode.rawValue)
         } catch {
-            let code = root.exitCode(for: error)
-            let message = root.fullMessage(for: error)
-            if code == .success {
-                print(message)
-                exit(0)
-            }
-            printError(message.isEmpty ? "\(error)" : message)
-            exit(code == .validationFailure ? usageError : 1)
+            exit(root, error: error, usage: false)
         }
+    }
+
+    /// Help and version requests arrive as errors too; they print to stdout and exit 0.
+    private static func exit<Root: ParsableCommand>(_ root: Root.Type, error: any Error, usage: Bool) -> Never {
+        let code = root.exitCode(for: error)
+        let message = root.fullMessage(for: error)
+        if code == .success {
+            print(message)
+            Foundation.exit(0)
+        }
+        printError(message.isEmpty ? "\(error)" : message)
+        Foundation.exit(usage || code == .validationFailure ? usageError : 1)
     }
 
     /// One line on standard error.

@@ -41,7 +41,7 @@ public enum RequestPath {
                 let first = path.index(after: index)
                 guard first != path.endIndex else { return .failure(.malformedEscape) }
                 let second = path.index(after: first)
-                guard second != path.endIndex, let high = hexValue(path[first]), let low = hexValue(path[second]) else {
+                guard second != path.endIndex, let high = Hex.value(path[first]), let low = Hex.value(path[second]) else {
                     return .failure(.malformedEscape)
                 }
                 let value = high << 4 | low
@@ -121,16 +121,6 @@ public enum RequestPath {
             return true
         default:
             return false
-        }
-    }
-
-    @inline(__always)
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
         }
     }
 
