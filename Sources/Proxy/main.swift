@@ -1,3 +1,10 @@
 import CLI
+import Foundation
 
-CommandLineMain.run(TollgateProxyCommand.self)
+var arguments = Array(CommandLine.arguments.dropFirst())
+if arguments.first == "run" {
+    arguments = EnvironmentOptions.apply(
+        to: arguments, options: RunCommand.environmentOptions, prefix: RunCommand.environmentPrefix,
+        environment: ProcessInfo.processInfo.environment)
+}
+CommandLineMain.run(TollgateProxyCommand.self, arguments: arguments)

@@ -77,7 +77,7 @@ public enum PolicyLoader {
     }
 
     /// Relative paths (`/`-separated) of the policy files below `directory`, sorted.
-    static func policyFiles(in directory: String) throws -> [String] {
+    public static func policyFiles(in directory: String) throws -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw LoadFailure("no such directory")

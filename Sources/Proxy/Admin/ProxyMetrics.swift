@@ -1,0 +1,139 @@
+import NIOConcurrencyHelpers
+
+/// Latency buckets (seconds) for the request and upstream histograms.
+enum LatencyBuckets {
+    static let bounds: [Double] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+}
+
+struct Histogram: Sendable {
+    /// Per bucket (not cumulative); the last is +Inf.
+    var counts = [UInt64](repeating: 0, count: LatencyBuckets.bounds.count + 1)
+    var sum: Double = 0
+    var count: UInt64 = 0
+
+    mutating func observe(_ seconds: Double) {
+        var index = 0
+        while index < LatencyBuckets.bounds.count, seconds > LatencyBuckets.bounds[index] { index += 1 }
+        counts[index] &+= 1
+        sum += seconds
+        count &+= 1
+    }
+
+    mutating func merge(_ other: Histogram) {
+        for index in counts.indices { counts[index] &+= other.counts[index] }
+        sum += other.sum
+        count &+= other.count
+    }
+}
+
+/// Counters for one event loop. Only that loop writes them, so recording a request touches no lock
+/// and no cache line another core writes; `/metrics` asks every loop for a copy and adds them up.
+final class ProxyMetricsShard {
+    struct RouteStatus: Hashable, Sendable {
+        let route: String
+        let status: Int
+    }
+
+    struct Snapshot: Sendable {
+        var requests: [RouteStatus: UInt64] = [:]
+        var durations: [String: Histogram] = [:]
+        var upstream = Histogram()
+        var upstreamErrors: [String: UInt64] = [:]
+
+        mutating func merge(_ other: Snapshot) {
+            requests.merge(other.requests, uniquingKeysWith: &+)
+            durations.merge(other.durations) { var merged = $0; merged.merge($1); return merged }
+            upstream.merge(other.upstream)
+            upstreamErrors.merge(other.upstreamErrors, uniquingKeysWith: &+)
+        }
+    }
+
+    private(set) var snapshot = Snapshot()
+
+    func recordRequest(route: String, status: Int, seconds: Double) {
+        snapshot.requests[RouteStatus(route: route, status: status), default: 0] &+= 1
+        snapshot.durations[route, default: Histogram()].observe(seconds)
+    }
+
+    func recordUpstream(seconds: Double) {
+        snapshot.upstream.observe(seconds)
+    }
+
+    func recordUpstreamError(_ kind: String) {
+        snapshot.upstreamErrors[kind, default: 0] &+= 1
+    }
+}
+
+@available(*, unavailable)
+extension ProxyMetricsShard: Sendable {}
+
+/// Process-wide counters that change rarely (reloads): a lock is fine off the request path.
+final class ProcessMetrics: Sendable {
+    private let reloads = NIOLockedValueBox<[String: UInt64]>(["success": 0, "error": 0])
+
+    func recordReload(success: Bool) {
+        reloads.withLockedValue { $0[success ? "success" : "error", default: 0] &+= 1 }
+    }
+
+    var reloadCounts: [String: UInt64] { reloads.withLockedValue { $0 } }
+}
+
+/// Prometheus text exposition format 0.0.4.
+enum PrometheusText {
+    static func render(_ metrics: ProxyMetricsShard.Snapshot, reloads: [String: UInt64]) -> String {
+        var out = ""
+        out += "# HELP tollgate_requests_total Requests answered, by route and status.\n"
+        out += "# TYPE tollgate_requests_total counter\n"
+        for (key, value) in metrics.requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {
+            out += "tollgate_requests_total{route=\"\(escape(key.route))\",status=\"\(key.status)\"} \(value)\n"
+        }
+        out += "# HELP tollgate_request_duration_seconds Time from request head to the end of the response, by route.\n"
+        out += "# TYPE tollgate_request_duration_seconds histogram\n"
+        for (route, histogram) in metrics.durations.sorted(by: { $0.key < $1.key }) {
+            out += histogramLines("tollgate_request_duration_seconds", labels: "route=\"\(escape(route))\"", histogram)
+        }
+        out += "# HELP tollgate_upstream_duration_seconds Time from sending a request upstream to its response head.\n"
+        out += "# TYPE tollgate_upstream_duration_seconds histogram\n"
+        out += histogramLines("tollgate_upstream_duration_seconds", labels: "", metrics.upstream)
+        out += "# HELP tollgate_upstream_errors_total Upstream failures, by kind.\n"
+        out += "# TYPE tollgate_upstream_errors_total counter\n"
+        for kind in ["connect", "reset", "timeout"] {
+            out += "tollgate_upstream_errors_total{kind=\"\(kind)\"} \(metrics.upstreamErrors[kind, default: 0])\n"
+        }
+        out += "# HELP tollgate_policy_reloads_total Policy reload attempts, by result.\n"
+        out += "# TYPE tollgate_policy_reloads_total counter\n"
+        for result in ["error", "success"] {
+            out += "tollgate_policy_reloads_total{result=\"\(result)\"} \(reloads[result, default: 0])\n"
+        }
+        return out
+    }
+
+    private static func histogramLines(_ name: String, labels: String, _ histogram: Histogram) -> String {
+        var out = ""
+        var cumulative: UInt64 = 0
+        let separator = labels.isEmpty ? "" : ","
+        for (index, bound) in LatencyBuckets.bounds.enumerated() {
+            cumulative &+= histogram.counts[index]
+            out += "\(name)_bucket{\(labels)\(separator)le=\"\(bound)\"} \(cumulative)\n"
+        }
+        cumulative &+= histogram.counts[LatencyBuckets.bounds.count]
+        out += "\(name)_bucket{\(labels)\(separator)le=\"+Inf\"} \(cumulative)\n"
+        let braces = labels.isEmpty ? "" : "{\(labels)}"
+        out += "\(name)_sum\(braces) \(histogram.sum)\n"
+        out += "\(name)_count\(braces) \(histogram.count)\n"
+        return out
+    }
+
+    static func escape(_ value: String) -> String {
+        var out = ""
+        for character in value {
+            switch character {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(character)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import NIOCore
+
+/// One line per request on stdout (`--log-format json|text`). Lines are built in a buffer owned by
+/// the event loop and written with one write(2): no stdio lock shared between loops, and whole lines
+/// never interleave. Tokens, secrets and `Authorization` are never fields of the line.
+struct AccessLogEntry {
+    var time: Double
+    var requestID: String
+    var method: String
+    var path: String
+    var route: String?
+    var status: Int
+    var durationMilliseconds: Double
+    var upstreamMilliseconds: Double?
+    var subject: String?
+    var clientIP: String
+    /// `allowed`, or the refusal's slug (`no-route`, `bad-request`, `upstream-timeout`, …).
+    var decision: String
+}
+
+final class AccessLog {
+    enum Format: String, Sendable {
+        case json, text
+    }
+
+    private let format: Format
+    private let fileDescriptor: Int32
+    private var buffer: ByteBuffer
+
+    init(format: Format, fileDescriptor: Int32 = 1) {
+        self.format = format
+        self.fileDescriptor = fileDescriptor
+        self.buffer = ByteBufferAllocator().buffer(capacity: 512)
+    }
+
+    func write(_ entry: AccessLogEntry) {
+        buffer.clear()
+        switch format {
+        case .json: appendJSON(entry)
+        case .text: appendText(entry)
+        }
+        buffer.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Foundation.write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return  // stdout gone: drop the line rather than fail the request
+                }
+                offset += written
+            }
+        }
+    }
+
+    private func appendJSON(_ entry: AccessLogEntry) {
+        buffer.writeStaticString("{")
+        string("time", Self.timestamp(entry.time), first: true)
+        string("request_id", entry.requestID)
+        string("method", entry.method)
+        string("path", entry.path)
+        string("route", entry.route)
+        raw("status", String(entry.status))
+        raw("duration_ms", Self.milliseconds(entry.durationMilliseconds))
+        raw("upstream_ms", entry.upstreamMilliseconds.map(Self.milliseconds) ?? "null")
+        string("subject", entry.subject)
+        string("client_ip", entry.clientIP)
+        string("decision", entry.decision)
+        buffer.writeStaticString("}\n")
+    }
+
+    private func key(_ name: StaticString, first: Bool) {
+        buffer.writeStaticString(first ? "\"" : ",\"")
+        buffer.writeStaticString(name)
+        buffer.writeStaticString("\":")
+    }
+
+    private func string(_ name: StaticString, _ value: String?, first: Bool = false) {
+        key(name, first: first)
+        guard let value else {
+            buffer.writeStaticString("null")
+            return
+        }
+        buffer.writeStaticString("\"")
+        JSONText.writeEscaped(value, to: &buffer)
+        buffer.writeStaticString("\"")
+    }
+
+    private func raw(_ name: StaticString, _ value: String) {
+        key(name, first: false)
+        buffer.writeString(value)
+    }
+
+    private func appendText(_ entry: AccessLogEntry) {
+        buffer.writeString(Self.timestamp(entry.time))
+        buffer.writeString(" \(entry.requestID) \(entry.clientIP) \(Self.printable(entry.method)) \(Self.printable(entry.path))")
+        buffer.writeString(" route=\(entry.route ?? "-") status=\(entry.status) duration_ms=\(Self.milliseconds(entry.durationMilliseconds))")
+        buffer.writeString(" upstream_ms=\(entry.upstreamMilliseconds.map(Self.milliseconds) ?? "-") subject=\(entry.subject.map(Self.printable) ?? "-")")
+        buffer.writeString(" decision=\(entry.decision)\n")
+    }
+
+    /// Text lines must stay one line: control characters become `?`.
+    private static func printable(_ value: String) -> String {
+        String(value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
+    }
+
+    private static func milliseconds(_ value: Double) -> String {
+        String(Double(Int((value * 1000).rounded())) / 1000)
+    }
+
+    /// RFC 3339 UTC with milliseconds, without DateFormatter (not thread-safe, and slow).
+    static func timestamp(_ seconds: Double) -> String {
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        let millis = Int((seconds - Double(time)) * 1000)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+    }
+}
+
+@available(*, unavailable)
+extension AccessLog: Sendable {}

@@ -1,0 +1,73 @@
+import Core
+import NIOCore
+import NIOHTTP1
+
+/// One request's state from head to log line. Phases read and write it; it is created and used on
+/// one event loop only.
+final class Exchange: RoutableRequest {
+    let requestID: String
+    let start: NIODeadline
+    let wallClockStart: Double
+    /// The snapshot this request runs on from start to end, even if a reload swaps in another.
+    let snapshot: PolicySnapshot
+    let clientIP: String
+    let isTLS: Bool
+    var head: HTTPRequestHead
+    /// Normalized path (no query): what routes match and what the upstream receives.
+    let path: String
+    /// The raw query, with its `?`, or empty.
+    let query: Substring
+    let host: String?
+
+    var route: Route?
+    /// Status sent to the client (0 until a response head is written).
+    var status = 0
+    /// `allowed`, or the slug of the refusal / failure.
+    var decision = "allowed"
+    var subject: String?
+    var upstreamStart: NIODeadline?
+    var upstreamEnd: NIODeadline?
+
+    var method: String { head.method.rawValue }
+
+    init(
+        requestID: String, snapshot: PolicySnapshot, clientIP: String, isTLS: Bool, head: HTTPRequestHead,
+        path: String, query: Substring
+    ) {
+        self.requestID = requestID
+        self.start = .now()
+        self.wallClockStart = WallClock.now()
+        self.snapshot = snapshot
+        self.clientIP = clientIP
+        self.isTLS = isTLS
+        self.head = head
+        self.path = path
+        self.query = query
+        self.host = Exchange.hostWithoutPort(head.headers.first(name: "host"))
+    }
+
+    func headerValue(_ lowercasedName: String) -> String? {
+        let values = head.headers[lowercasedName]
+        switch values.count {
+        case 0: return nil
+        case 1: return values[0]
+        default: return values.joined(separator: ", ")
+        }
+    }
+
+    /// `Example.com:8080` → `example.com`; `[::1]:8080` → `::1`.
+    static func hostWithoutPort(_ host: String?) -> String? {
+        guard let text = host, !text.isEmpty else { return nil }
+        var host = Substring(text)
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if let colon = host.lastIndex(of: ":") {
+            host = host[..<colon]
+        }
+        return host.lowercased()
+    }
+}
+
+@available(*, unavailable)
+extension Exchange: Sendable {}

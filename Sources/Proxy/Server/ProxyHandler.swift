@@ -1,0 +1,418 @@
+import Core
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// The client side of one connection. For each request (NIO's `HTTPServerPipelineHandler` hands
+/// them over one at a time, holding pipelined ones back): validate framing → normalize the path →
+/// run the phases → forward to a pooled upstream connection of the same event loop → stream the
+/// response back → log. Bodies stream both ways with back-pressure: reading from one side stops
+/// while the other side cannot take more.
+final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        /// Between requests.
+        case idle
+        /// Phases running or the upstream connection being made; body parts are held.
+        case preparing
+        /// Request sent (or being sent) upstream.
+        case forwarding(UpstreamConnection)
+        /// Answered by the sidecar itself; the rest of the request body is discarded.
+        case answeredLocally
+        case closed
+    }
+
+    private let loop: LoopContext
+    private let isTLS: Bool
+    private var state = State.idle
+    private var exchange: Exchange?
+    private var peer = "unknown"
+    private var context: ChannelHandlerContext?
+
+    // Per request.
+    private var heldBody: [ByteBuffer] = []
+    private var requestEnded = false
+    /// The request declared a body (Content-Length > 0 or chunked); without one its end follows the
+    /// head at once.
+    private var requestHasBody = false
+    private var requestBodyBytes = 0
+    private var responseStarted = false
+    private var responseEnded = false
+    private var keepAlive = true
+    private var upstreamTimeout: Scheduled<Void>?
+
+    init(loop: LoopContext, isTLS: Bool) {
+        self.loop = loop
+        self.isTLS = isTLS
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        loop.openConnections += 1
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        loop.openConnections -= 1
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case let .head(head):
+            receiveHead(head, context: context)
+        case let .body(body):
+            receiveBody(body, context: context)
+        case .end:
+            receiveEnd(context: context)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case let .forwarding(connection) = state {
+            // The client left: the upstream exchange cannot finish cleanly.
+            connection.delegate = nil
+            connection.close()
+        }
+        if let exchange, exchange.status == 0 {
+            exchange.decision = "client-closed"
+            finish(exchange, status: 499)
+        }
+        upstreamTimeout?.cancel()
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        // Response back-pressure: read from the upstream only while the client keeps up.
+        if case let .forwarding(connection) = state {
+            connection.setReading(context.channel.isWritable)
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            // Silent between requests, or stalled mid-upload: close. Waiting on the upstream is not the
+            // client's silence; the upstream timeout covers that.
+            switch state {
+            case .idle, .preparing, .answeredLocally:
+                context.close(promise: nil)
+            case .forwarding where !requestEnded:
+                context.close(promise: nil)
+            default:
+                break
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Request
+
+    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        // A request queued behind one whose answer closes the connection is not served.
+        if case .closed = state { return }
+        heldBody.removeAll(keepingCapacity: true)
+        requestEnded = false
+        requestHasBody = head.headers.contains(name: "transfer-encoding")
+            || head.headers.first(name: "content-length").map { $0 != "0" } ?? false
+        requestBodyBytes = 0
+        responseStarted = false
+        responseEnded = false
+        keepAlive = head.isKeepAlive
+
+        let incomingID = head.headers.first(name: "x-request-id").map { Substring($0) }
+        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable($0) ? String($0) : nil } ?? loop.requestIDs.next()
+        let clientIP = loop.configuration.trustedProxies.clientAddress(
+            peer: peer, forwardedFor: head.headers[canonicalForm: "x-forwarded-for"])
+
+        // Split the target into path and query; an absolute-form or authority-form target is not a
+        // path and is refused with the other malformed requests.
+        let uri = head.uri
+        let queryStart = uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.utf8.endIndex
+        let rawPath = uri[..<queryStart]
+        let query = uri[queryStart...]
+        let normalized = RequestPath.normalize(rawPath.utf8)
+
+        let path: String
+        switch normalized {
+        case let .success(bytes): path = String(decoding: bytes, as: UTF8.self)
+        case .failure: path = String(rawPath)
+        }
+        let exchange = Exchange(
+            requestID: requestID, snapshot: loop.snapshot, clientIP: clientIP, isTLS: isTLS, head: head,
+            path: path, query: query)
+        self.exchange = exchange
+        state = .preparing
+
+        if let problem = RequestValidation.problem(in: head) {
+            return answer(.badRequest("the request has \(problem)"), context: context)
+        }
+        if case let .failure(problem) = normalized {
+            return answer(.badRequest("invalid request path: \(problem)"), context: context)
+        }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > loop.configuration.maxBodyBytes {
+            return answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes), context: context)
+        }
+
+        // Hold the body while the phases decide: read no more from the client until forwarding.
+        setClientReading(false, context: context)
+        loop.phases.run(exchange, on: loop) { [self] problem in
+            guard self.exchange === exchange, case .preparing = state else { return }
+            if let problem {
+                answer(problem, context: context)
+            } else {
+                forward(exchange, context: context)
+            }
+        }
+    }
+
+    private func receiveBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
+        requestBodyBytes += body.readableBytes
+        if requestBodyBytes > loop.configuration.maxBodyBytes {
+            switch state {
+            case .preparing, .forwarding:
+                if case let .forwarding(connection) = state {
+                    connection.delegate = nil
+                    connection.close()
+                }
+                return answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes), context: context)
+            default:
+                return
+            }
+        }
+        switch state {
+        case .preparing:
+            heldBody.append(body)
+        case let .forwarding(connection):
+            connection.write(.body(.byteBuffer(body)), flush: true)
+            if !connection.channel.isWritable { setClientReading(false, context: context) }
+        case .answeredLocally, .idle, .closed:
+            break
+        }
+    }
+
+    private func receiveEnd(context: ChannelHandlerContext) {
+        requestEnded = true
+        switch state {
+        case let .forwarding(connection):
+            connection.write(.end(nil), flush: true)
+        case .answeredLocally where responseEnded:
+            completeRequest(context: context)
+        default:
+            break
+        }
+    }
+
+    // MARK: Forwarding
+
+    private func forward(_ exchange: Exchange, context: ChannelHandlerContext) {
+        if exchange.head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+            // The phases have passed: now the client may send the body.
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
+        }
+        let upstreamHead = loop.forward.upstreamHead(for: exchange, peer: peer)
+        loop.upstream.acquire().assumeIsolated().whenComplete { [self] bound in
+            let result = bound.map(\.value)
+            guard self.exchange === exchange, case .preparing = state else {
+                if case let .success(connection) = result { loop.upstream.release(connection) }
+                return
+            }
+            switch result {
+            case let .failure(error):
+                loop.metrics.recordUpstreamError("connect")
+                answer(.badGateway("cannot connect to the upstream: \(Self.describe(error))"), context: context)
+            case let .success(connection):
+                connection.delegate = self
+                state = .forwarding(connection)
+                exchange.upstreamStart = .now()
+                connection.write(.head(upstreamHead), flush: false)
+                for part in heldBody { connection.write(.body(.byteBuffer(part)), flush: false) }
+                heldBody.removeAll(keepingCapacity: true)
+                connection.write(requestEnded ? .end(nil) : .body(.byteBuffer(ByteBuffer())), flush: true)
+                connection.setReading(context.channel.isWritable)
+                if !requestEnded { setClientReading(connection.channel.isWritable, context: context) }
+                let timeout = loop.configuration.upstreamTimeout
+                upstreamTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                    upstreamTimedOut(connection)
+                }
+            }
+        }
+    }
+
+    private func upstreamTimedOut(_ connection: UpstreamConnection) {
+        guard let context, case let .forwarding(current) = state, current === connection, !responseStarted else { return }
+        loop.metrics.recordUpstreamError("timeout")
+        connection.delegate = nil
+        connection.close()
+        answer(.gatewayTimeout(), context: context)
+    }
+
+    func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPResponseHead) {
+        guard let context, let exchange, case let .forwarding(current) = state, current === connection else { return }
+        upstreamTimeout?.cancel()
+        exchange.upstreamEnd = .now()
+        var response = head
+        response.version = exchange.head.version.minor == 0 ? .http1_0 : .http1_1
+        let isSwitch = head.status == .switchingProtocols
+        HopByHopHeaders.strip(&response.headers, keepUpgrade: isSwitch)
+        if head.headers.contains(name: "transfer-encoding") && !isSwitch {
+            response.headers.add(name: "transfer-encoding", value: "chunked")
+        }
+        if !response.headers.contains(name: "x-request-id") {
+            response.headers.add(name: "x-request-id", value: exchange.requestID)
+        }
+        if !keepAlive || !requestEnded {
+            // An early answer while the client is still sending: the rest of its body cannot be
+            // told apart from a next request, so this connection ends with the response.
+            keepAlive = false
+            response.headers.replaceOrAdd(name: "connection", value: "close")
+        }
+        exchange.status = Int(head.status.code)
+        responseStarted = true
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    func upstream(_ connection: UpstreamConnection, receivedBody body: ByteBuffer) {
+        guard let context, case let .forwarding(current) = state, current === connection else { return }
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if !context.channel.isWritable { connection.setReading(false) }
+    }
+
+    func upstream(_ connection: UpstreamConnection, receivedEnd trailers: HTTPHeaders?) {
+        guard let context, let exchange, case let .forwarding(current) = state, current === connection else { return }
+        if !requestEnded { connection.reusable = false }
+        loop.upstream.release(connection)
+        if let start = exchange.upstreamStart, let end = exchange.upstreamEnd {
+            loop.metrics.recordUpstream(seconds: Double((end - start).nanoseconds) / 1e9)
+        }
+        finish(exchange, status: exchange.status)
+        endResponse(trailers, close: !keepAlive, context: context)
+    }
+
+    func upstream(_ connection: UpstreamConnection, failed error: any Error) {
+        guard let context, case let .forwarding(current) = state, current === connection else { return }
+        connection.delegate = nil
+        loop.metrics.recordUpstreamError("reset")
+        if responseStarted {
+            // Part of the response is out: the client can only see it end early.
+            exchange?.decision = "upstream-reset"
+            if let exchange { finish(exchange, status: exchange.status) }
+            context.close(promise: nil)
+        } else {
+            upstreamTimeout?.cancel()
+            answer(.badGateway("the upstream closed the connection before responding"), context: context)
+        }
+    }
+
+    func upstreamWritabilityChanged(_ connection: UpstreamConnection) {
+        // Request back-pressure: read from the client only while the upstream keeps up.
+        guard let context, case let .forwarding(current) = state, current === connection, !requestEnded else { return }
+        setClientReading(connection.channel.isWritable, context: context)
+    }
+
+    // MARK: Answers and the end of a request
+
+    /// Answers with a problem response (refusals and failures), or closes when a response has
+    /// already begun.
+    private func answer(_ problem: ProblemResponse, context: ChannelHandlerContext) {
+        guard let exchange else { return }
+        upstreamTimeout?.cancel()
+        if case let .forwarding(connection) = state {
+            connection.delegate = nil
+            connection.close()
+        }
+        state = .answeredLocally
+        heldBody.removeAll()
+        exchange.decision = problem.slug
+        if responseStarted {
+            finish(exchange, status: exchange.status)
+            context.close(promise: nil)
+            return
+        }
+        var problem = problem
+        // Unread body bytes would be taken for the next request: close after answering.
+        if (requestHasBody && !requestEnded) || !keepAlive { problem.closeConnection = true }
+        let (head, body) = problem.encoded(requestID: exchange.requestID, version: exchange.head.version, allocator: context.channel.allocator)
+        exchange.status = Int(problem.status.code)
+        responseStarted = true
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if exchange.head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        finish(exchange, status: exchange.status)
+        endResponse(nil, close: problem.closeConnection, context: context)
+    }
+
+    /// Writes the response's end. Everything about this request is settled first: writing the end
+    /// lets NIO's pipelining handler deliver the next queued request to this handler at once,
+    /// re-entrantly, and that request must find the handler idle.
+    private func endResponse(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
+        responseEnded = true
+        if close {
+            keepAlive = false
+            state = .closed
+            exchange = nil
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return
+        }
+        if requestEnded {
+            completeRequest(context: context)
+        } else {
+            // Only reachable if a caller chose to drain the rest of the body instead of closing.
+            state = .answeredLocally
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+    }
+
+    /// Both the request and the response are done: ready for the next request on this connection.
+    private func completeRequest(context: ChannelHandlerContext) {
+        exchange = nil
+        state = .idle
+        setClientReading(true, context: context)
+    }
+
+    /// The log line and the metrics, once per request.
+    private func finish(_ exchange: Exchange, status: Int) {
+        let end = NIODeadline.now()
+        let seconds = Double((end - exchange.start).nanoseconds) / 1e9
+        let routeName = exchange.route?.name
+        loop.metrics.recordRequest(route: routeName ?? "", status: status, seconds: seconds)
+        var upstreamMilliseconds: Double?
+        if let start = exchange.upstreamStart, let responded = exchange.upstreamEnd {
+            upstreamMilliseconds = Double((responded - start).nanoseconds) / 1e6
+        }
+        loop.accessLog.write(AccessLogEntry(
+            time: exchange.wallClockStart, requestID: exchange.requestID, method: exchange.method,
+            path: exchange.path, route: routeName, status: status, durationMilliseconds: seconds * 1000,
+            upstreamMilliseconds: upstreamMilliseconds, subject: exchange.subject, clientIP: exchange.clientIP,
+            decision: exchange.decision))
+    }
+
+    private func setClientReading(_ reading: Bool, context: ChannelHandlerContext) {
+        try? context.channel.syncOptions?.setOption(.autoRead, value: reading)
+        if reading { context.read() }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? ChannelError, case .connectTimeout = error { return "connect timed out" }
+        if let error = error as? NIOConnectionError {
+            return error.connectionErrors.first.map { "\($0.error)" } ?? "connection failed"
+        }
+        return "\(error)"
+    }
+}
+
+@available(*, unavailable)
+extension ProxyHandler: Sendable {}

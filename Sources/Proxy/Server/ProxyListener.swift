@@ -1,0 +1,91 @@
+import Logging
+import NIOCore
+import NIOExtras
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// The client-facing listener. Bound before the service group starts (so a busy port is a start-up
+/// error, not a running process that serves nothing); on graceful shutdown it stops accepting, lets
+/// in-flight requests finish for up to `drainTimeout`, then closes what is left.
+final class ProxyListener: Service {
+    let channel: any Channel
+    private let quiescing: ServerQuiescingHelper
+    private let drainTimeout: TimeAmount
+    private let logger: Logger
+
+    private init(channel: any Channel, quiescing: ServerQuiescingHelper, drainTimeout: TimeAmount, logger: Logger) {
+        self.channel = channel
+        self.quiescing = quiescing
+        self.drainTimeout = drainTimeout
+        self.logger = logger
+    }
+
+    static func bind(
+        group: any EventLoopGroup, configuration: ProxyConfiguration, contexts: LoopContexts,
+        tls: NIOSSLContext?, logger: Logger
+    ) throws -> ProxyListener {
+        let quiescing = ServerQuiescingHelper(group: group)
+        let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = configuration.maxHeaderBytes
+            limits.maxHeaderListSize = configuration.maxHeaderBytes
+            limits.maxHeaderFieldCount = 256
+            return limits
+        }()
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                }
+            }
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let loop = contexts.context(for: channel.eventLoop)
+                    let pipeline = channel.pipeline.syncOperations
+                    if let tls {
+                        try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+                    }
+                    try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
+                    try pipeline.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+                    try pipeline.addHandler(ProtocolErrorHandler(requestIDs: { loop.requestIDs.next() }))
+                    try pipeline.addHandler(ProxyHandler(loop: loop, isTLS: tls != nil))
+                }
+            }
+            .bind(host: configuration.listen.host, port: configuration.listen.port)
+            .wait()
+        return ProxyListener(channel: channel, quiescing: quiescing, drainTimeout: configuration.drainTimeout, logger: logger)
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down: no new connections, draining in-flight requests", metadata: [
+            "drain_timeout_s": "\(drainTimeout.nanoseconds / 1_000_000_000)",
+        ])
+        let drained = channel.eventLoop.makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: drained)
+        let limit = drainTimeout
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await drained.futureResult.get()) != nil }
+            group.addTask {
+                try? await Task.sleep(for: .nanoseconds(limit.nanoseconds))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if finished {
+            logger.info("drained")
+        } else {
+            logger.warning("drain timed out; closing the remaining connections")
+        }
+    }
+}

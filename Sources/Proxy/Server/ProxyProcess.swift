@@ -1,0 +1,140 @@
+import CLI
+import Core
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Start-up and the life of the process: load and validate the policy, build TLS, bind both ports
+/// (any failure is one clear line and a non-zero exit: the process never runs half-configured),
+/// then run the listener, admin port, policy watcher and SIGHUP handler as one service group that
+/// SIGTERM shuts down gracefully.
+struct ProxyProcess {
+    let configuration: ProxyConfiguration
+
+    func run() -> Int32 {
+        let json = configuration.logFormat == .json
+        let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in OperationalLogHandler(label: label, json: json, logLevel: level) }
+        let logger = Logger(label: "tollgate-proxy")
+
+        let snapshot: PolicySnapshot
+        do {
+            snapshot = try PolicyLoader.load(directory: configuration.policyDirectory)
+        } catch {
+            for diagnostic in error.diagnostics { CommandLineMain.printError(diagnostic.description) }
+            return fail("the policy set in \(configuration.policyDirectory) is invalid (\(error.diagnostics.count) errors); not starting")
+        }
+        if let service = configuration.service, let policyService = snapshot.service, service != policyService {
+            return fail("--service \(service) disagrees with the policies' service \(policyService)")
+        }
+
+        let tls: NIOSSLContext?
+        do {
+            tls = try configuration.tls.map(Self.makeTLSContext)
+        } catch {
+            return fail("cannot set up TLS: \(error)")
+        }
+
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        let threadPool = NIOThreadPool(numberOfThreads: 1)
+        threadPool.start()
+        defer {
+            try? threadPool.syncShutdownGracefully()
+            try? group.syncShutdownGracefully()
+        }
+        let contexts: LoopContexts
+        do {
+            contexts = try LoopContexts(group: group, configuration: configuration, snapshot: snapshot)
+        } catch {
+            return fail("cannot start event loops: \(error)")
+        }
+        let processMetrics = ProcessMetrics()
+        let reloader = PolicyReloader(
+            directory: configuration.policyDirectory, initial: snapshot, contexts: contexts, metrics: processMetrics, logger: logger)
+
+        let listener: ProxyListener
+        let admin: AdminServer
+        do {
+            listener = try ProxyListener.bind(group: group, configuration: configuration, contexts: contexts, tls: tls, logger: logger)
+        } catch {
+            return fail("cannot listen on \(configuration.listen): \(Self.describe(error))")
+        }
+        do {
+            admin = try AdminServer.bind(
+                group: group, endpoint: configuration.admin,
+                state: AdminState(reloader: reloader, contexts: contexts, processMetrics: processMetrics, threadPool: threadPool))
+        } catch {
+            try? listener.channel.close().wait()
+            return fail("cannot listen on admin \(configuration.admin): \(Self.describe(error))")
+        }
+
+        logger.info("tollgate-proxy started", metadata: [
+            "listen": "\(configuration.listen)", "admin": "\(configuration.admin)",
+            "upstream": "\(configuration.upstream)", "policy_hash": "\(snapshot.shortHash)",
+            "routes": "\(snapshot.routes.count)", "tls": "\(tls != nil)", "threads": "\(configuration.threads)",
+            "store": "in-process",
+        ])
+
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: listener),
+                    .init(service: admin),
+                    .init(service: PolicyWatcher(reloader: reloader, interval: .nanoseconds(configuration.policyPollInterval.nanoseconds))),
+                    .init(service: ReloadSignalListener(reloader: reloader)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        let outcome = ExitStatus()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await serviceGroup.run()
+            } catch {
+                logger.error("stopped with an error: \(error)")
+                outcome.set(1)
+            }
+            done.signal()
+        }
+        done.wait()
+        for bound in contexts.all {
+            try? bound.eventLoop.submit { bound.value.upstream.closeAll() }.wait()
+        }
+        logger.info("stopped")
+        return outcome.value
+    }
+
+    private func fail(_ message: String) -> Int32 {
+        CommandLineMain.printError("tollgate-proxy: \(message)")
+        return 1
+    }
+
+    static func makeTLSContext(_ tls: ProxyConfiguration.TLS) throws -> NIOSSLContext {
+        let chain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        if let ca = tls.clientCAPath {
+            configuration.trustRoots = .file(ca)
+            configuration.certificateVerification = .noHostnameVerification
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError, error.errnoCode == EADDRINUSE { return "address already in use" }
+        if let error = error as? IOError, error.errnoCode == EACCES { return "permission denied" }
+        return "\(error)"
+    }
+}
+
+/// The exit status the service group's task reports back to the main thread.
+final class ExitStatus: Sendable {
+    private let storage = NIOLockedValueBox<Int32>(0)
+    func set(_ value: Int32) { storage.withLockedValue { $0 = value } }
+    var value: Int32 { storage.withLockedValue { $0 } }
+}

@@ -1,0 +1,128 @@
+import NIOCore
+import NIOHTTP1
+
+/// Receives what an upstream connection says, for whichever exchange is using it.
+protocol UpstreamResponseDelegate: AnyObject {
+    func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPResponseHead)
+    func upstream(_ connection: UpstreamConnection, receivedBody body: ByteBuffer)
+    func upstream(_ connection: UpstreamConnection, receivedEnd trailers: HTTPHeaders?)
+    /// The connection failed or closed before the response ended.
+    func upstream(_ connection: UpstreamConnection, failed error: any Error)
+    func upstreamWritabilityChanged(_ connection: UpstreamConnection)
+}
+
+/// One pooled connection to the upstream. Confined to its event loop.
+final class UpstreamConnection {
+    let channel: any Channel
+    /// Set while an exchange uses the connection.
+    weak var delegate: (any UpstreamResponseDelegate)?
+    /// False once anything makes reuse unsafe: the upstream asked to close, a response was cut
+    /// short, or the request was not sent whole.
+    var reusable = true
+    var isActive: Bool { channel.isActive && !closed }
+    fileprivate(set) var closed = false
+    /// Called once when the connection closes (the pool forgets it).
+    var onClose: ((UpstreamConnection) -> Void)?
+
+    init(channel: any Channel) {
+        self.channel = channel
+    }
+
+    func write(_ part: HTTPClientRequestPart, flush: Bool) {
+        if flush {
+            channel.writeAndFlush(part, promise: nil)
+        } else {
+            channel.write(part, promise: nil)
+        }
+    }
+
+    func setReading(_ reading: Bool) {
+        try? channel.syncOptions?.setOption(.autoRead, value: reading)
+        if reading { channel.read() }
+    }
+
+    func close() {
+        reusable = false
+        channel.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamConnection: Sendable {}
+
+final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    /// Strong: the channel's pipeline keeps the handler, which keeps the connection, until the
+    /// channel closes and NIO tears the pipeline down.
+    let connection: UpstreamConnection
+    private var responseInProgress = false
+
+    init(connection: UpstreamConnection) {
+        self.connection = connection
+    }
+
+    static func attach(to channel: any Channel) throws -> UpstreamConnection {
+        let connection = UpstreamConnection(channel: channel)
+        let handler = UpstreamHandler(connection: connection)
+        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        try channel.pipeline.syncOperations.addHandler(handler)
+        return connection
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case let .head(head):
+            // 1xx other than 101 are dropped by the decoder; a head is the final response.
+            responseInProgress = true
+            if !head.isKeepAlive { connection.reusable = false }
+            guard let delegate = connection.delegate else {
+                // A response nobody asked for: the connection is out of sync.
+                connection.close()
+                return
+            }
+            delegate.upstream(connection, receivedHead: head)
+        case let .body(body):
+            connection.delegate?.upstream(connection, receivedBody: body)
+        case let .end(trailers):
+            responseInProgress = false
+            connection.delegate?.upstream(connection, receivedEnd: trailers)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        connection.delegate?.upstreamWritabilityChanged(connection)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        connection.closed = true
+        connection.reusable = false
+        if let delegate = connection.delegate {
+            delegate.upstream(connection, failed: UpstreamError.connectionClosed)
+        }
+        connection.onClose?(connection)
+        connection.onClose = nil
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        connection.reusable = false
+        context.close(promise: nil)
+    }
+}
+
+@available(*, unavailable)
+extension UpstreamHandler: Sendable {}
+
+enum UpstreamError: Error, CustomStringConvertible {
+    case connectionClosed
+    case connectFailed(String)
+
+    var description: String {
+        switch self {
+        case .connectionClosed: "the upstream closed the connection"
+        case let .connectFailed(reason): "cannot connect to the upstream: \(reason)"
+        }
+    }
+}
