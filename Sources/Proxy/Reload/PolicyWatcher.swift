@@ -12,8 +12,12 @@ struct PolicyWatcher: Service {
     let interval: Duration
 
     func run() async throws {
+        await cancelWhenGracefulShutdown { await poll() }
+    }
+
+    private func poll() async {
         var last = fingerprint()
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+        while !Task.isCancelled {
             try? await Task.sleep(for: interval)
             let now = fingerprint()
             if now != last {

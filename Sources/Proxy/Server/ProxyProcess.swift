@@ -81,11 +81,13 @@ struct ProxyProcess {
 
         let serviceGroup = ServiceGroup(
             configuration: .init(
+                // Shut down in reverse order: the listener first (stop accepting, drain), the admin
+                // port last but one, so health checks answer while requests drain.
                 services: [
-                    .init(service: listener),
-                    .init(service: admin),
                     .init(service: PolicyWatcher(reloader: reloader, interval: .nanoseconds(configuration.policyPollInterval.nanoseconds))),
                     .init(service: ReloadSignalListener(reloader: reloader)),
+                    .init(service: admin),
+                    .init(service: listener),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
