@@ -194,6 +194,11 @@ public final class RawHTTPConnection {
         }
     }
 
+    /// Exactly `count` bytes (for tunnelled protocols).
+    public func readBytes(_ count: Int) throws -> [UInt8] {
+        try readExactly(count)
+    }
+
     private func readExactly(_ count: Int) throws -> [UInt8] {
         while buffer.count < count {
             guard let chunk = try receive() else { throw Failure.closed }

@@ -41,7 +41,9 @@ public final class TestUpstream: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    let upgrade: NIOHTTPServerUpgradeSendableConfiguration = (
+                        upgraders: [EchoProtocolUpgrader()], completionHandler: { _ in })
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withServerUpgrade: upgrade)
                     try channel.pipeline.syncOperations.addHandler(UpstreamTestHandler(log: log))
                 }
             }
@@ -64,6 +66,36 @@ public final class TestUpstream: Sendable {
         guard first else { return }
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
+    }
+}
+
+/// `Upgrade: tollgate-echo`: after `101`, the upstream echoes every byte it receives, upper-cased
+/// (so a test can tell the echo from its own bytes). Stands in for WebSocket in tunnel tests.
+final class EchoProtocolUpgrader: HTTPServerProtocolUpgrader, Sendable {
+    let supportedProtocol = "tollgate-echo"
+    let requiredUpgradeHeaders: [String] = []
+
+    func buildUpgradeResponse(
+        channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders
+    ) -> EventLoopFuture<HTTPHeaders> {
+        channel.eventLoop.makeSucceededFuture(initialResponseHeaders)
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        context.channel.eventLoop.makeCompletedFuture {
+            try context.channel.pipeline.syncOperations.addHandler(UpperCaseEchoHandler(), position: .first)
+        }
+    }
+}
+
+private final class UpperCaseEchoHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        let text = buffer.readString(length: buffer.readableBytes) ?? ""
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text.uppercased())), promise: nil)
     }
 }
 

@@ -5,7 +5,7 @@ import NIOHTTP1
 /// over `--max-header-bytes` gets 431, anything else malformed (bad chunk sizes, obsolete line
 /// folding, control bytes, smuggling shapes llhttp refuses) gets 400. Never a second response, and
 /// never after a response has started.
-final class ProtocolErrorHandler: ChannelDuplexHandler {
+final class ProtocolErrorHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart

@@ -1,3 +1,4 @@
+import CLI
 import Core
 import NIOCore
 import NIOHTTP1
@@ -8,7 +9,7 @@ import NIOPosix
 /// run the phases → forward to a pooled upstream connection of the same event loop → stream the
 /// response back → log. Bodies stream both ways with back-pressure: reading from one side stops
 /// while the other side cannot take more.
-final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
+final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamResponseDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -21,6 +22,8 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
         case forwarding(UpstreamConnection)
         /// Answered by the sidecar itself; the rest of the request body is discarded.
         case answeredLocally
+        /// After `101 Switching Protocols`: the connection is a byte tunnel to the upstream.
+        case tunnel
         case closed
     }
 
@@ -196,7 +199,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
         case let .forwarding(connection):
             connection.write(.body(.byteBuffer(body)), flush: true)
             if !connection.channel.isWritable { setClientReading(false, context: context) }
-        case .answeredLocally, .idle, .closed:
+        case .answeredLocally, .idle, .closed, .tunnel:
             break
         }
     }
@@ -263,7 +266,7 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
         exchange.upstreamEnd = .now()
         var response = head
         response.version = exchange.head.version.minor == 0 ? .http1_0 : .http1_1
-        let isSwitch = head.status == .switchingProtocols
+        let isSwitch = head.status == .switchingProtocols && ForwardPhase.isUpgradeRequest(exchange.head)
         HopByHopHeaders.strip(&response.headers, keepUpgrade: isSwitch)
         if head.headers.contains(name: "transfer-encoding") && !isSwitch {
             response.headers.add(name: "transfer-encoding", value: "chunked")
@@ -277,9 +280,56 @@ final class ProxyHandler: ChannelInboundHandler, UpstreamResponseDelegate {
             keepAlive = false
             response.headers.replaceOrAdd(name: "connection", value: "close")
         }
+        if ForwardPhase.isUpgradeRequest(exchange.head) && !isSwitch {
+            // The client's parser stopped at its upgrade request: no more HTTP on this connection.
+            keepAlive = false
+            response.headers.replaceOrAdd(name: "connection", value: "close")
+        }
         exchange.status = Int(head.status.code)
         responseStarted = true
         context.write(wrapOutboundOut(.head(response)), promise: nil)
+        if isSwitch {
+            context.flush()
+            startTunnel(connection, exchange: exchange, context: context)
+        }
+    }
+
+    /// Hands both connections to a pair of tunnel handlers, upstream side first (see
+    /// `UpstreamConnection.convertToTunnel`), then the client side, whose request decoder forwards
+    /// any bytes the client sent after its upgrade request into the tunnel. Deferred to the next
+    /// tick: handlers are not removed from inside their own callbacks.
+    private func startTunnel(_ connection: UpstreamConnection, exchange: Exchange, context: ChannelHandlerContext) {
+        upstreamTimeout?.cancel()
+        state = .tunnel
+        finish(exchange, status: 101)
+        self.exchange = nil
+        let channel = context.channel
+        context.eventLoop.assumeIsolated().execute {
+            let (client, upstream) = TunnelHandler.pair()
+            connection.convertToTunnel(upstream).assumeIsolated().whenComplete { result in
+                do {
+                    try result.get()
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(client, position: .after(pipeline.context(handler: self).handler))
+                    for type in [
+                        IdleStateHandler.self, ProtocolErrorHandler.self, HTTPServerPipelineHandler.self,
+                        HTTPResponseEncoder.self, NIOHTTPResponseHeadersValidator.self,
+                    ] as [any RemovableChannelHandler.Type] {
+                        try Self.remove(type, from: pipeline)
+                    }
+                    _ = pipeline.removeHandler(self)
+                    try Self.remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: pipeline)
+                } catch {
+                    CommandLineMain.printError("tunnel setup failed: \(error)")
+                    connection.close()
+                    channel.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    private static func remove<Handler: RemovableChannelHandler>(_ type: Handler.Type, from pipeline: ChannelPipeline.SynchronousOperations) throws {
+        _ = try pipeline.removeHandler(context: pipeline.context(handlerType: type))
     }
 
     func upstream(_ connection: UpstreamConnection, receivedBody body: ByteBuffer) {

@@ -52,9 +52,14 @@ final class ProxyListener: Service {
                         try pipeline.addHandler(NIOSSLServerHandler(context: tls))
                     }
                     try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
-                    try pipeline.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true, withErrorHandling: false, withOutboundHeaderValidation: true,
-                        withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
+                    // Built by hand rather than with configureHTTPServerPipeline: the decoder must
+                    // forward, not drop, bytes that follow an upgrade request into the tunnel.
+                    try pipeline.addHandler(HTTPResponseEncoder(configuration: .init()))
+                    try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
+                        leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
+                        limitConfiguration: decoderLimits)))
+                    try pipeline.addHandler(NIOHTTPResponseHeadersValidator())
+                    try pipeline.addHandler(HTTPServerPipelineHandler())
                     try pipeline.addHandler(ProtocolErrorHandler(requestIDs: { loop.requestIDs.next() }))
                     try pipeline.addHandler(ProxyHandler(loop: loop, isTLS: tls != nil))
                 }

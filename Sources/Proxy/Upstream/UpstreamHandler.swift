@@ -36,6 +36,25 @@ final class UpstreamConnection {
         }
     }
 
+    /// After `101 Switching Protocols`: the HTTP handlers leave and the connection belongs to the
+    /// tunnel (never pooled again). The tunnel joins before the response decoder leaves, so bytes
+    /// that followed the 101 in the same read reach it; the future completes once the decoder is
+    /// gone and nothing written by the tunnel can pass through an HTTP handler.
+    func convertToTunnel(_ tunnel: TunnelHandler) -> EventLoopFuture<Void> {
+        reusable = false
+        delegate = nil
+        let pipeline = channel.pipeline.syncOperations
+        do {
+            _ = try pipeline.removeHandler(context: pipeline.context(handlerType: UpstreamHandler.self))
+            _ = try pipeline.removeHandler(context: pipeline.context(handlerType: HTTPRequestEncoder.self))
+            _ = try pipeline.removeHandler(context: pipeline.context(handlerType: NIOHTTPRequestHeadersValidator.self))
+            try pipeline.addHandler(tunnel)
+            return try pipeline.removeHandler(context: pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self))
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
+
     func setReading(_ reading: Bool) {
         try? channel.syncOptions?.setOption(.autoRead, value: reading)
         if reading { channel.read() }
@@ -50,7 +69,7 @@ final class UpstreamConnection {
 @available(*, unavailable)
 extension UpstreamConnection: Sendable {}
 
-final class UpstreamHandler: ChannelInboundHandler {
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
 
     /// Strong: the channel's pipeline keeps the handler, which keeps the connection, until the
@@ -65,7 +84,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     static func attach(to channel: any Channel) throws -> UpstreamConnection {
         let connection = UpstreamConnection(channel: channel)
         let handler = UpstreamHandler(connection: connection)
-        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        // Bytes that follow a 101 in the same read belong to the switched protocol: keep them.
+        try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
         try channel.pipeline.syncOperations.addHandler(handler)
         return connection
     }
