@@ -145,3 +145,44 @@ struct ForwardingTests {
     }
 }
 
+
+@Suite("What this build cannot enforce yet is refused, not forwarded")
+struct FailClosedTests {
+    static let policy = """
+        version: 1
+        issuers:
+          legacy: { issuer: legacy, secret_env: LEGACY_SECRET }
+        flags:
+          half: { enabled: true, rollout: 50 }
+          off: { enabled: false }
+          on: { enabled: true }
+        routes:
+          - name: private
+            match: { prefix: /echo/private }
+            auth: { issuers: [legacy] }
+          - name: half
+            match: { prefix: /echo/half }
+            auth: none
+            flag: { name: half, deny_status: 403 }
+          - name: off
+            match: { prefix: /echo/off }
+            auth: none
+            flag: { name: off }
+          - name: on
+            match: { prefix: /echo/on }
+            auth: none
+            flag: { name: on }
+        """
+
+    @Test("token routes get 503, gated routes their deny status, and the upstream sees neither")
+    func refusesUnenforceableRoutes() throws {
+        let fixture = try ProxyFixture(policy: Self.policy)
+        let privateRoute = try fixture.proxy.request("GET", "/echo/private", headers: [("Authorization", "Bearer x.y.z")])
+        #expect(privateRoute.status == 503)
+        #expect(privateRoute.json["type"] as? String == "urn:tollgate:problem:auth-unavailable")
+        #expect(try fixture.proxy.request("GET", "/echo/half").status == 403)
+        #expect(try fixture.proxy.request("GET", "/echo/off").status == 404)
+        #expect(fixture.upstream.received.isEmpty)
+        #expect(try fixture.proxy.request("GET", "/echo/on").status == 200)
+    }
+}

@@ -24,7 +24,7 @@ final class LoopContext {
         self.upstream = UpstreamPool(
             eventLoop: eventLoop, endpoint: configuration.upstream, connectTimeout: configuration.upstreamConnectTimeout)
         self.accessLog = AccessLog(format: configuration.logFormat)
-        self.phases = PhaseChain(phases: [RoutePhase()])
+        self.phases = PhaseChain(phases: [RoutePhase(), FailClosedPhase()])
         self.forward = ForwardPhase(trustedProxies: configuration.trustedProxies)
     }
 }

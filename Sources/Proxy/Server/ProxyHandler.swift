@@ -1,5 +1,6 @@
 import CLI
 import Core
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -457,9 +458,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     private static func describe(_ error: any Error) -> String {
         if let error = error as? ChannelError, case .connectTimeout = error { return "connect timed out" }
-        if let error = error as? NIOConnectionError {
-            return error.connectionErrors.first.map { "\($0.error)" } ?? "connection failed"
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first?.error {
+            return describe(first)
         }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
         return "\(error)"
     }
 }
