@@ -70,7 +70,9 @@ let package = Package(
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
             ],
             path: "Sources/Proxy",
-            swiftSettings: strict),
+            // Release builds skip dynamic exclusivity checks on the request path (1-3% of CPU in
+            // profiles); debug builds, which the tests run, keep them.
+            swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         .executableTarget(
             name: "tollgate-control",
             dependencies: [

@@ -14,6 +14,7 @@ final class LoopContext {
     let accessLog: AccessLog
     let phases: PhaseChain
     let forward: ForwardPhase
+    let deadlines = UpstreamDeadlines()
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
 
@@ -23,9 +24,10 @@ final class LoopContext {
         self.snapshot = snapshot
         self.upstream = UpstreamPool(
             eventLoop: eventLoop, endpoint: configuration.upstream, connectTimeout: configuration.upstreamConnectTimeout)
-        self.accessLog = AccessLog(format: configuration.logFormat)
+        self.accessLog = AccessLog(format: configuration.logFormat, eventLoop: eventLoop)
         self.phases = PhaseChain(phases: [RoutePhase(), FailClosedPhase()])
         self.forward = ForwardPhase(trustedProxies: configuration.trustedProxies)
+        deadlines.start(on: eventLoop)
     }
 }
 

@@ -42,10 +42,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// head at once.
     private var requestHasBody = false
     private var requestBodyBytes = 0
+    private var heldBodyBytes = 0
+    /// Body bytes held while an upstream connection is being made, before reading pauses.
+    private static let heldBodyLimit = 64 * 1024
     private var responseStarted = false
     private var responseEnded = false
     private var keepAlive = true
-    private var upstreamTimeout: Scheduled<Void>?
+    /// False while the client is not read (back-pressure, or a body held while phases decide).
+    private var clientReading = true
 
     init(loop: LoopContext, isTLS: Bool) {
         self.loop = loop
@@ -86,7 +90,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             exchange.decision = "client-closed"
             finish(exchange, status: 499)
         }
-        upstreamTimeout?.cancel()
+        loop.deadlines.clear(self)
         state = .closed
         context.fireChannelInactive()
     }
@@ -126,6 +130,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         // A request queued behind one whose answer closes the connection is not served.
         if case .closed = state { return }
         heldBody.removeAll(keepingCapacity: true)
+        heldBodyBytes = 0
         requestEnded = false
         requestHasBody = head.headers.contains(name: "transfer-encoding")
             || head.headers.first(name: "content-length").map { $0 != "0" } ?? false
@@ -168,8 +173,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             return answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes), context: context)
         }
 
-        // Hold the body while the phases decide: read no more from the client until forwarding.
-        setClientReading(false, context: context)
+        // The body is held while the phases decide and the upstream connection is made; reading
+        // pauses only if that grows past `heldBodyLimit` (see receiveBody), so a typical request
+        // costs no change of read interest at all.
         loop.phases.run(exchange, on: loop) { [self] problem in
             guard self.exchange === exchange, case .preparing = state else { return }
             if let problem {
@@ -197,6 +203,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         switch state {
         case .preparing:
             heldBody.append(body)
+            heldBodyBytes += body.readableBytes
+            if heldBodyBytes > Self.heldBodyLimit { setClientReading(false, context: context) }
         case let .forwarding(connection):
             connection.write(.body(.byteBuffer(body)), flush: true)
             if !connection.channel.isWritable { setClientReading(false, context: context) }
@@ -242,11 +250,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 connection.write(.head(upstreamHead), flush: false)
                 for part in heldBody { connection.write(.body(.byteBuffer(part)), flush: false) }
                 heldBody.removeAll(keepingCapacity: true)
-                connection.write(requestEnded ? .end(nil) : .body(.byteBuffer(ByteBuffer())), flush: true)
-                connection.setReading(context.channel.isWritable)
+                if requestEnded {
+                    connection.write(.end(nil), flush: true)
+                } else {
+                    connection.channel.flush()
+                }
+                if !context.channel.isWritable { connection.setReading(false) }
                 if !requestEnded { setClientReading(connection.channel.isWritable, context: context) }
-                let timeout = loop.configuration.upstreamTimeout
-                upstreamTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+                loop.deadlines.set(self, deadline: .now() + loop.configuration.upstreamTimeout) { [self] in
                     upstreamTimedOut(connection)
                 }
             }
@@ -263,7 +274,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPResponseHead) {
         guard let context, let exchange, case let .forwarding(current) = state, current === connection else { return }
-        upstreamTimeout?.cancel()
+        loop.deadlines.clear(self)
         exchange.upstreamEnd = .now()
         var response = head
         response.version = exchange.head.version.minor == 0 ? .http1_0 : .http1_1
@@ -300,7 +311,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// any bytes the client sent after its upgrade request into the tunnel. Deferred to the next
     /// tick: handlers are not removed from inside their own callbacks.
     private func startTunnel(_ connection: UpstreamConnection, exchange: Exchange, context: ChannelHandlerContext) {
-        upstreamTimeout?.cancel()
+        loop.deadlines.clear(self)
         state = .tunnel
         finish(exchange, status: 101)
         self.exchange = nil
@@ -314,7 +325,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                     try pipeline.addHandler(client, position: .after(pipeline.context(handler: self).handler))
                     for type in [
                         IdleStateHandler.self, ProtocolErrorHandler.self, HTTPServerPipelineHandler.self,
-                        HTTPResponseEncoder.self, NIOHTTPResponseHeadersValidator.self,
+                        HTTPResponseEncoder.self,
                     ] as [any RemovableChannelHandler.Type] {
                         try Self.remove(type, from: pipeline)
                     }
@@ -360,7 +371,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             if let exchange { finish(exchange, status: exchange.status) }
             context.close(promise: nil)
         } else {
-            upstreamTimeout?.cancel()
+            loop.deadlines.clear(self)
             answer(.badGateway("the upstream closed the connection before responding"), context: context)
         }
     }
@@ -377,7 +388,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// already begun.
     private func answer(_ problem: ProblemResponse, context: ChannelHandlerContext) {
         guard let exchange else { return }
-        upstreamTimeout?.cancel()
+        loop.deadlines.clear(self)
         if case let .forwarding(connection) = state {
             connection.delegate = nil
             connection.close()
@@ -451,7 +462,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             decision: exchange.decision))
     }
 
+    /// Changes read interest only when it changes: each change is an epoll_ctl.
     private func setClientReading(_ reading: Bool, context: ChannelHandlerContext) {
+        guard reading != clientReading else { return }
+        clientReading = reading
         try? context.channel.syncOptions?.setOption(.autoRead, value: reading)
         if reading { context.read() }
     }

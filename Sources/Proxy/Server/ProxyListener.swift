@@ -54,11 +54,12 @@ final class ProxyListener: Service {
                     try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
                     // Built by hand rather than with configureHTTPServerPipeline: the decoder must
                     // forward, not drop, bytes that follow an upgrade request into the tunnel.
+                    // No outbound header validator: response headers come from the upstream
+                    // through llhttp, which refuses control bytes, or are the sidecar's own.
                     try pipeline.addHandler(HTTPResponseEncoder(configuration: .init()))
                     try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
                         leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
                         limitConfiguration: decoderLimits)))
-                    try pipeline.addHandler(NIOHTTPResponseHeadersValidator())
                     try pipeline.addHandler(HTTPServerPipelineHandler())
                     try pipeline.addHandler(ProtocolErrorHandler(requestIDs: { loop.requestIDs.next() }))
                     try pipeline.addHandler(ProxyHandler(loop: loop, isTLS: tls != nil))

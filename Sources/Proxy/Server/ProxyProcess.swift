@@ -104,7 +104,11 @@ struct ProxyProcess {
         }
         done.wait()
         for bound in contexts.all {
-            try? bound.eventLoop.submit { bound.value.upstream.closeAll() }.wait()
+            try? bound.eventLoop.submit {
+                bound.value.upstream.closeAll()
+                bound.value.deadlines.stop()
+                bound.value.accessLog.flush()
+            }.wait()
         }
         logger.info("stopped")
         return outcome.value

@@ -47,7 +47,6 @@ final class UpstreamConnection {
         do {
             _ = try pipeline.removeHandler(context: pipeline.context(handlerType: UpstreamHandler.self))
             _ = try pipeline.removeHandler(context: pipeline.context(handlerType: HTTPRequestEncoder.self))
-            _ = try pipeline.removeHandler(context: pipeline.context(handlerType: NIOHTTPRequestHeadersValidator.self))
             try pipeline.addHandler(tunnel)
             return try pipeline.removeHandler(context: pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self))
         } catch {
@@ -55,7 +54,13 @@ final class UpstreamConnection {
         }
     }
 
+    /// False while the client cannot take more of the response.
+    private var reading = true
+
+    /// Changes read interest only when it changes: each change is an epoll_ctl.
     func setReading(_ reading: Bool) {
+        guard reading != self.reading else { return }
+        self.reading = reading
         try? channel.syncOptions?.setOption(.autoRead, value: reading)
         if reading { channel.read() }
     }
@@ -85,7 +90,10 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         let connection = UpstreamConnection(channel: channel)
         let handler = UpstreamHandler(connection: connection)
         // Bytes that follow a 101 in the same read belong to the switched protocol: keep them.
-        try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+        // No outbound header validator: forwarded headers passed the client-side parser, and the
+        // ones the sidecar adds are its own validated values (claim headers are checked when set).
+        try channel.pipeline.syncOperations.addHTTPClientHandlers(
+            leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
         try channel.pipeline.syncOperations.addHandler(handler)
         return connection
     }
