@@ -1,0 +1,519 @@
+#!/usr/bin/env bash
+# Whole-proxy benchmark: the same wrk load against
+#   (a) the upstream directly,
+#   (b) tollgate-proxy (release build, plain route: no auth, no limits) in front of it,
+#   (c) nginx proxy_pass with upstream keep-alive in front of it,
+# all on this machine, on 127.0.0.1 only. Every wrk run is bounded by its --duration.
+#
+# Usage: bench/run-proxy-bench.sh [--no-build]
+# Environment (defaults):
+#   CONNECTIONS=64 THREADS=2 DURATION=10s   wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, same for each target
+#   WARMUP=2s                               an unrecorded wrk run of this length before each target (0 to skip)
+#   PROXY_THREADS=2                         tollgate-proxy --threads, and nginx proxy worker_processes
+#   UPSTREAM_WORKERS=2                      worker_processes of the upstream nginx
+#   BASE_PORT=18310                         upstream, proxy, proxy admin, nginx proxy use BASE_PORT..BASE_PORT+3
+#   QUIET_TIMEOUT=120                       before each target, wait up to this many seconds for the machine to be
+#                                           idle (< 25% of a core busy for 1 s); a run that other work still
+#                                           overlaps is flagged with a WARNING in the table and the report
+#   RESULTS_DIR=bench/results               where proxy-<UTC date>.md is written
+# Needs root (or sudo) only when nginx, wrk or curl must be installed.
+set -Eeuo pipefail
+
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "run-proxy-bench: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+PROXY_THREADS="${PROXY_THREADS:-2}"
+UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-2}"
+BASE_PORT="${BASE_PORT:-18310}"
+QUIET_TIMEOUT="${QUIET_TIMEOUT:-120}"
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
+scratch="$repo/.build-bench"
+proxy_bin="$scratch/release/tollgate-proxy"
+
+log() { echo "run-proxy-bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# --- tools -------------------------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if ((${#missing[@]})); then
+  log "installing ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  # nginx-light is the Debian name; fall back to nginx where it does not exist.
+  if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]/nginx-light/nginx}" >/dev/null
+  fi
+fi
+# Debian's nginx lives in /usr/sbin, which a non-root PATH may lack.
+nginx_bin="$(command -v nginx || true)"
+[ -n "$nginx_bin" ] || { [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx; } || die "nginx not found"
+
+# --- build -------------------------------------------------------------------------------------------
+if ((build)); then
+  if ! command -v swift >/dev/null 2>&1; then
+    for candidate in /opt/swift/usr/bin /usr/share/swift/usr/bin; do
+      if [ -x "$candidate/swift" ]; then export PATH="$candidate:$PATH"; break; fi
+    done
+  fi
+  command -v swift >/dev/null 2>&1 || die "swift is not on PATH (or pass --no-build with a built $proxy_bin)"
+  build_cmd=(swift build -c release --product tollgate-proxy --scratch-path .build-bench)
+  log "building: ${build_cmd[*]}"
+  (cd "$repo" && "${build_cmd[@]}") >&2
+fi
+[ -x "$proxy_bin" ] || die "$proxy_bin is missing: build it with 'swift build -c release --product tollgate-proxy --scratch-path .build-bench' or drop --no-build"
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- ports -------------------------------------------------------------------------------------------
+upstream_port=$((BASE_PORT))
+proxy_port=$((BASE_PORT + 1))
+admin_port=$((BASE_PORT + 2))
+nginx_proxy_port=$((BASE_PORT + 3))
+for port in "$upstream_port" "$proxy_port" "$admin_port" "$nginx_proxy_port"; do
+  if [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then
+    die "port $port on this machine is in use; set BASE_PORT to a free range (4 ports)"
+  fi
+done
+
+# --- cleanup: everything this script started, by PID -------------------------------------------------
+work="$(mktemp -d /tmp/tollgate-bench.XXXXXX)"
+chmod 755 "$work"  # nginx workers run as an unprivileged user when started as root
+started=()
+cleanup() {
+  local status=$?
+  local pid
+  for pid in "${started[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${started[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'log "failed (status $?) at line $LINENO: $BASH_COMMAND"' ERR
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+stop_pid() {  # stop one process this script started, and forget it
+  local pid="$1" rest=() p
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+  wait "$pid" 2>/dev/null || true
+  for p in "${started[@]}"; do [ "$p" = "$pid" ] || rest+=("$p"); done
+  started=("${rest[@]+"${rest[@]}"}")
+}
+
+wait_http() {  # wait_http URL PID: up to 30 s for a 200, and fail early if PID died
+  local url="$1" pid="$2"
+  for _ in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# --- memory: VmRSS and VmHWM (kB) of a process, or of a process and its children (nginx) -----------
+status_kb() { awk -v key="$2:" '$1 == key { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+tree_pids() { echo "$1"; { ps -o pid= --ppid "$1" 2>/dev/null || true; } | tr -d ' '; }
+memory_of() {  # memory_of PID: "RSS_KB HWM_KB" summed over PID and its direct children
+  local rss=0 hwm=0 pid r h
+  for pid in $(tree_pids "$1"); do
+    r="$(status_kb "$pid" VmRSS)"; h="$(status_kb "$pid" VmHWM)"
+    rss=$((rss + ${r:-0})); hwm=$((hwm + ${h:-0}))
+  done
+  echo "$rss $hwm"
+}
+cpu_ticks() {  # cpu_ticks PID: utime+stime in clock ticks, summed over PID and its direct children
+  local total=0 pid t
+  for pid in $(tree_pids "$1"); do
+    t="$( { sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || true; } | awk '{ print $12 + $13 }')"
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+clock_ticks="$(getconf CLK_TCK)"
+cpu_percent() {  # cpu_percent TICKS SECONDS: % of one core
+  awk -v t="$1" -v s="$2" -v hz="$clock_ticks" 'BEGIN { printf "%.0f", 100 * t / hz / s }'
+}
+machine_ticks() {  # machine_ticks: "BUSY SOFTIRQ" ticks of all cores, from /proc/stat
+  awk '$1 == "cpu" { busy = 0; for (i = 2; i <= NF; i++) if (i != 5 && i != 6) busy += $i; print busy, $8; exit }' /proc/stat
+}
+others_snapshot() {  # others_snapshot FILE: "PID TICKS" for every process outside this script's tree
+  # TICKS = utime+stime. (Not cutime: a parent that reaps a long-lived child within the window would
+  # add that child's whole life.) A process that starts and ends inside the window is not seen here;
+  # run_target also bounds it from /proc/stat.
+  local exclude
+  exclude="$(ps -eo pid=,ppid= | awk -v root="$$" '
+    { parent[$1] = $2 }
+    END { for (p in parent) { q = p; while (q in parent && q != root && q > 1) q = parent[q]; if (q == root) print p }; print root }' | tr '\n' ' ')"
+  # (`|| true`: a process may exit between the glob and the read.)
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v exclude="$exclude" '
+    BEGIN { n = split(exclude, e, " "); for (i = 1; i <= n; i++) skip[e[i]] = 1 }
+    { pid = $1; line = $0; comm = $0; sub(/.*\) /, "", line); split(line, f, " ")
+      sub(/^[^(]*\(/, "", comm); sub(/\) [^)]*$/, "", comm); gsub(/ /, "_", comm)
+      if (!(pid in skip)) print pid, f[12] + f[13], comm }' >"$1"
+}
+others_ticks() {  # others_ticks BEFORE AFTER: CPU ticks that processes outside this script used in between
+  awk 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) total += d } END { print total + 0 }' "$1" "$2"
+}
+others_top() {  # others_top BEFORE AFTER: the three busiest of them, "name ticks, …"
+  awk 'NR == FNR { before[$1] = $2; next } { d = $2 - before[$1]; if (d > 0) by[$3] += d }
+    END { for (c in by) print by[c], c }' "$1" "$2" | sort -rn | head -3 | awk '{ printf "%s%s %d ticks", (NR > 1 ? ", " : ""), $2, $1 }'
+}
+children_ticks() {  # sets kids: CPU time of this shell's reaped children (wrk), in clock ticks
+  # `times` in the shell itself: in a $(…) subshell it would see that subshell's children only.
+  times >"$work/times"
+  kids="$(awk -v hz="$clock_ticks" 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] }
+    printf "%.0f", t * hz }' "$work/times")"
+}
+mib() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+
+# --- wrk ---------------------------------------------------------------------------------------------
+to_ms() {  # wrk latency ("812.00us", "1.23ms", "1.05s") to milliseconds
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n = n / 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n = n * 60000; else if (v ~ /s$/) n = n * 1000
+    printf "%.3f", n }'
+}
+
+wrk_cmd() { echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $1"; }
+
+run_wrk() {  # wrk as a background job, so that a signal to this script is handled at once
+  wrk "$@" &
+  local pid=$!
+  started+=("$pid")
+  wait "$pid" || die "wrk $* failed"
+  stop_pid "$pid"
+}
+
+rows=()
+raw_sections=()
+cpu_notes=()
+busy_warnings=()
+wait_quiet() {  # up to QUIET_TIMEOUT seconds for a 1-second window where the machine is < 25% busy
+  local deadline=$((SECONDS + QUIET_TIMEOUT)) a b
+  while :; do
+    a="$(machine_ticks)"; sleep 1; b="$(machine_ticks)"
+    if (( (${b% *} - ${a% *}) * 100 < 25 * clock_ticks )); then return 0; fi
+    if ((SECONDS >= deadline)); then
+      log "WARNING: the machine stayed busy for ${QUIET_TIMEOUT}s (something else is running); measuring anyway"
+      return 0
+    fi
+  done
+}
+
+run_target() {  # run_target NAME URL PID
+  local name="$1" url="$2" pid="$3" out rps p50 p99 errors non2xx mem
+  wait_quiet
+  local body
+  body="$(curl -fsS --max-time 2 "$url")" || die "$name: $url does not answer 200"
+  [ "$body" = "ok" ] || die "$name: $url answered \"$body\", expected \"ok\""
+  if [ "$WARMUP" != "0" ]; then
+    log "$name: warm-up wrk -t$THREADS -c$CONNECTIONS -d$WARMUP $url"
+    run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+  fi
+  log "$name: $(wrk_cmd "$url")"
+  local ticks0 upticks0 t0 t1 cpu upcpu machine0 machine1 kids kids0 kids1
+  ticks0="$(cpu_ticks "$pid")"; upticks0="$(cpu_ticks "$upstream_pid")"; t0="$(date +%s.%N)"
+  others_snapshot "$work/others.0"
+  machine0="$(machine_ticks)"; children_ticks; kids0="$kids"
+  run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$work/wrk.out"
+  out="$(cat "$work/wrk.out")"
+  t1="$(date +%s.%N)"
+  machine1="$(machine_ticks)"
+  others_snapshot "$work/others.1"
+  echo "$out" >&2
+  kill -0 "$pid" 2>/dev/null || die "$name: process $pid died during the run"
+  local seconds
+  seconds="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')"
+  cpu="$(cpu_percent $(($(cpu_ticks "$pid") - ticks0)) "$seconds")"
+  local target_ticks upstream_ticks=0 wrk_ticks busy softirq other
+  target_ticks=$(($(cpu_ticks "$pid") - ticks0))
+  cpu="$(cpu_percent "$target_ticks" "$seconds")"
+  if [ "$pid" = "$upstream_pid" ]; then
+    upcpu="—"
+  else
+    upstream_ticks=$(($(cpu_ticks "$upstream_pid") - upticks0))
+    upcpu="$(cpu_percent "$upstream_ticks" "$seconds")"
+  fi
+  children_ticks; kids1="$kids"  # after run_wrk has reaped wrk
+  wrk_ticks=$((kids1 - kids0))
+  busy=$((${machine1% *} - ${machine0% *})); softirq=$((${machine1#* } - ${machine0#* }))
+  # Whatever else ran on the machine in the same window (another build or test) skews every number.
+  # Two lower bounds, the larger wins: other processes' own utime+stime (misses processes that start
+  # and end inside the window), and machine busy minus this benchmark's processes and all softirq
+  # (softirq is partly charged to our processes too, so this undercounts).
+  other="$(others_ticks "$work/others.0" "$work/others.1")"
+  local unaccounted=$((busy - softirq - target_ticks - upstream_ticks - wrk_ticks))
+  if ((unaccounted > other)); then other=$unaccounted; fi
+  cpu_notes+=("| $name | $(cpu_percent "$busy" "$seconds") | $cpu | ${upcpu/—/(same)} | $(cpu_percent "$wrk_ticks" "$seconds") | $(cpu_percent "$softirq" "$seconds") | $(cpu_percent "$other" "$seconds") |")
+  if (( other * 100 > 10 * clock_ticks * ${seconds%.*} )); then
+    log "WARNING: $name: other processes used $(cpu_percent "$other" "$seconds")% CPU during the run; the machine was not quiet"
+    busy_warnings+=("$name: other processes used $(cpu_percent "$other" "$seconds")% of a core during the run (busiest other processes seen: $(others_top "$work/others.0" "$work/others.1"); $clock_ticks ticks = 1 s)")
+  fi
+  mem="$(memory_of "$pid")"
+  rps="$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")"
+  p50="$(awk '$1 == "50%" { print $2 }' <<<"$out")"
+  p99="$(awk '$1 == "99%" { print $2 }' <<<"$out")"
+  errors="$(awk '/Socket errors:/ { sub(/.*Socket errors: /, ""); print }' <<<"$out")"
+  non2xx="$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")"
+  local problems="none"
+  if [ -n "$errors" ] || [ -n "$non2xx" ]; then
+    problems="${non2xx:+non-2xx: $non2xx}${non2xx:+${errors:+; }}${errors:+socket errors: $errors}"
+  fi
+  local per_request
+  per_request="$(awk -v t="$target_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
+  rows+=("| $name | $(printf '%.0f' "$rps") | $(to_ms "$p50") | $(to_ms "$p99") | $(mib "${mem% *}") | $(mib "${mem#* }") | $cpu | $per_request | $upcpu | $problems |")
+  raw_sections+=("### $name"$'\n\n'"\`$(wrk_cmd "$url")\`"$'\n\n```\n'"$out"$'\n```')
+}
+
+# --- the upstream: nginx returning "ok\n" --------------------------------------------------------------
+nginx_common() {  # nginx_common PREFIX: directives that keep an nginx entirely inside PREFIX
+  cat <<EOF
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+EOF
+}
+nginx_http_common() {
+  cat <<EOF
+    access_log off;
+    client_body_temp_path $1/tmp/body;
+    proxy_temp_path $1/tmp/proxy;
+    fastcgi_temp_path $1/tmp/fastcgi;
+    uwsgi_temp_path $1/tmp/uwsgi;
+    scgi_temp_path $1/tmp/scgi;
+    keepalive_timeout 75s;
+    keepalive_requests 1000000;
+EOF
+}
+
+upstream_prefix="$work/upstream"
+mkdir -p "$upstream_prefix/tmp"
+cat >"$upstream_prefix/nginx.conf" <<EOF
+$(nginx_common "$upstream_prefix")
+worker_processes $UPSTREAM_WORKERS;
+events { worker_connections 4096; }
+http {
+$(nginx_http_common "$upstream_prefix")
+    server {
+        listen 127.0.0.1:$upstream_port reuseport;
+        location / {
+            default_type text/plain;
+            return 200 "ok\n";
+        }
+    }
+}
+EOF
+
+nginx_proxy_prefix="$work/nginx-proxy"
+mkdir -p "$nginx_proxy_prefix/tmp"
+cat >"$nginx_proxy_prefix/nginx.conf" <<EOF
+$(nginx_common "$nginx_proxy_prefix")
+worker_processes $PROXY_THREADS;
+events { worker_connections 4096; }
+http {
+$(nginx_http_common "$nginx_proxy_prefix")
+    upstream backend {
+        server 127.0.0.1:$upstream_port;
+        keepalive 64;
+        keepalive_requests 1000000;
+    }
+    server {
+        listen 127.0.0.1:$nginx_proxy_port;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+
+policy_dir="$work/policies"
+mkdir -p "$policy_dir"
+cat >"$policy_dir/plain.yaml" <<'EOF'
+version: 1
+routes:
+  - name: plain
+    match: { prefix: / }
+    auth: none
+EOF
+
+start_nginx() {  # start_nginx PREFIX: starts nginx in the foreground of a background job; sets nginx_pid
+  "$nginx_bin" -t -q -p "$1" -e "$1/error.log" -c "$1/nginx.conf" >&2 || die "nginx config in $1 is invalid"
+  "$nginx_bin" -p "$1" -e "$1/error.log" -c "$1/nginx.conf" -g 'daemon off;' </dev/null >"$1/stdout.log" 2>&1 &
+  nginx_pid=$!
+  started+=("$nginx_pid")
+}
+
+log "upstream nginx on 127.0.0.1:$upstream_port ($UPSTREAM_WORKERS workers)"
+start_nginx "$upstream_prefix"
+upstream_pid="$nginx_pid"
+wait_http "http://127.0.0.1:$upstream_port/" "$upstream_pid" || die "upstream nginx did not start: $(cat "$upstream_prefix/error.log" 2>/dev/null)"
+
+# (a) the upstream directly
+run_target "upstream direct (nginx return 200)" "http://127.0.0.1:$upstream_port/" "$upstream_pid"
+
+# (b) tollgate-proxy
+proxy_cmd=("$proxy_bin" run --upstream "http://127.0.0.1:$upstream_port" --listen "127.0.0.1:$proxy_port"
+  --admin "127.0.0.1:$admin_port" --policies "$policy_dir" --threads "$PROXY_THREADS" --log-format json)
+log "tollgate-proxy: ${proxy_cmd[*]} >/dev/null"
+"${proxy_cmd[@]}" </dev/null >/dev/null 2>"$work/proxy.stderr" &
+proxy_pid=$!
+started+=("$proxy_pid")
+wait_http "http://127.0.0.1:$admin_port/healthz" "$proxy_pid" || die "tollgate-proxy did not become healthy: $(tail -20 "$work/proxy.stderr")"
+run_target "tollgate-proxy (plain route)" "http://127.0.0.1:$proxy_port/" "$proxy_pid"
+proxy_requests_metric="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(requests_total|upstream_errors_total)' | head -10 || true)"
+stop_pid "$proxy_pid"
+
+# (c) nginx proxy_pass
+log "nginx proxy on 127.0.0.1:$nginx_proxy_port ($PROXY_THREADS workers, upstream keepalive 64)"
+start_nginx "$nginx_proxy_prefix"
+nginx_proxy_pid="$nginx_pid"
+wait_http "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid" || die "nginx proxy did not start: $(cat "$nginx_proxy_prefix/error.log" 2>/dev/null)"
+run_target "nginx proxy_pass (keepalive 64)" "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid"
+stop_pid "$nginx_proxy_pid"
+
+# --- report ------------------------------------------------------------------------------------------
+stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
+commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git -C "$repo" status --porcelain 2>/dev/null)" ]; then commit="$commit dirty"; fi
+wrk_version="$(wrk -v 2>&1 | head -1 | sed 's/ *Copyright.*//' || true)"
+nginx_version="$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')"
+swift_version="$(command -v swift >/dev/null 2>&1 && swift --version 2>/dev/null | head -1 || echo "not on PATH (--no-build)")"
+cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
+
+table="$(
+  echo "| target | req/s | p50 ms | p99 ms | RSS MiB | peak RSS MiB | CPU % | CPU µs/req | upstream CPU % | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+  printf '%s\n' "${rows[@]}"
+)"
+
+mkdir -p "$RESULTS_DIR"
+report="$RESULTS_DIR/proxy-$stamp.md"
+{
+  echo "# tollgate-proxy benchmark, $stamp"
+  echo
+  echo "$table"
+  echo
+  echo "RSS is VmRSS and peak is VmHWM from /proc/PID/status, read right after the target's run (before it"
+  echo "was stopped); for nginx, the master plus its workers, summed (so 'peak' is a sum of each process's peak)."
+  echo "The upstream row's RSS is the upstream nginx's. Latencies are wrk's (--latency, uncorrected)."
+  echo "CPU % is the target's user+system time during the measured run (from /proc/PID/stat, master plus"
+  echo "workers for nginx) over its wall time, in % of one core (this machine has $(nproc) cores, so at most"
+  echo "$(( $(nproc) * 100 ))% for everything together, wrk included); upstream CPU % is the upstream nginx's in the"
+  echo "same window. CPU µs/req is the target's CPU time over the requests wrk counted (req/s × wall time)."
+  echo
+  if ((${#busy_warnings[@]})); then
+    echo "**Warning: the machine was not quiet; these numbers are skewed:**"
+    echo
+    printf -- '- %s\n' "${busy_warnings[@]}"
+    echo
+  fi
+  echo "CPU during each measured run, % of one core: machine busy and softirq from /proc/stat (softirq is"
+  echo "partly inside the process columns), the processes from /proc/PID/stat, wrk from the shell's reaped"
+  echo "children. 'other' is CPU used by anything outside this benchmark: the larger of (a) the utime+stime"
+  echo "of every other process and (b) machine busy minus softirq, target, upstream and wrk; both are lower"
+  echo "bounds. A run where it exceeds 10% is flagged above:"
+  echo
+  echo "| target | machine busy | target | upstream | wrk | softirq | other |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  printf '%s\n' "${cpu_notes[@]}"
+  echo
+  echo "## Machine and versions"
+  echo
+  echo "- git commit: $commit"
+  echo "- nproc: $(nproc); CPU: ${cpu_model:-unknown}; kernel $(uname -r)"
+  echo "- wrk: $wrk_version"
+  echo "- nginx: $nginx_version (upstream: $UPSTREAM_WORKERS workers; proxy: $PROXY_THREADS workers)"
+  echo "- swift: $swift_version; tollgate-proxy: release build in .build-bench, sha256 $(sha256sum "$proxy_bin" | cut -c1-12), built $(date -u -r "$proxy_bin" +%Y-%m-%dT%H:%M:%SZ) (from the work tree as it was then)"
+  echo "- everything (wrk, upstream, proxy under test) shares these $(nproc) cores; all traffic on 127.0.0.1"
+  echo "- load average (1, 5, 15 min) before the run: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "## Commands"
+  echo
+  echo '```sh'
+  echo "# benchmark script"
+  echo "CONNECTIONS=$CONNECTIONS THREADS=$THREADS DURATION=$DURATION WARMUP=$WARMUP PROXY_THREADS=$PROXY_THREADS UPSTREAM_WORKERS=$UPSTREAM_WORKERS BASE_PORT=$BASE_PORT bench/run-proxy-bench.sh$( ((build)) || echo ' --no-build')"
+  if ((build)); then echo "swift build -c release --product tollgate-proxy --scratch-path .build-bench"; fi
+  echo "# upstream"
+  echo "nginx -p \$TMP/upstream -e \$TMP/upstream/error.log -c \$TMP/upstream/nginx.conf -g 'daemon off;'"
+  echo "# (b) proxy (access log to /dev/null)"
+  echo "${proxy_cmd[*]/#"$repo"\//}" | sed "s#$work#\$TMP#g; s#\$# >/dev/null#"
+  echo "# (c) nginx proxy"
+  echo "nginx -p \$TMP/nginx-proxy -e \$TMP/nginx-proxy/error.log -c \$TMP/nginx-proxy/nginx.conf -g 'daemon off;'"
+  if [ "$WARMUP" != "0" ]; then
+    echo "# before each target, an unrecorded warm-up"
+    echo "wrk -t$THREADS -c$CONNECTIONS -d$WARMUP URL"
+  fi
+  echo "# measured, per target"
+  echo "$(wrk_cmd http://127.0.0.1:$upstream_port/)    # (a)"
+  echo "$(wrk_cmd http://127.0.0.1:$proxy_port/)    # (b)"
+  echo "$(wrk_cmd http://127.0.0.1:$nginx_proxy_port/)    # (c)"
+  echo '```'
+  echo
+  echo "Upstream nginx.conf:"
+  echo
+  echo '```nginx'
+  sed "s#$work#\$TMP#g" "$upstream_prefix/nginx.conf"
+  echo '```'
+  echo
+  echo "nginx proxy nginx.conf:"
+  echo
+  echo '```nginx'
+  sed "s#$work#\$TMP#g" "$nginx_proxy_prefix/nginx.conf"
+  echo '```'
+  echo
+  echo "Proxy policy (\$TMP/policies/plain.yaml):"
+  echo
+  echo '```yaml'
+  cat "$policy_dir/plain.yaml"
+  echo '```'
+  if [ -n "$proxy_requests_metric" ]; then
+    echo
+    echo "tollgate-proxy /metrics after its run (request counters):"
+    echo
+    echo '```'
+    echo "$proxy_requests_metric"
+    echo '```'
+  fi
+  echo
+  echo "## Raw wrk output"
+  for section in "${raw_sections[@]}"; do
+    echo
+    echo "$section"
+  done
+} >"$report"
+
+echo
+echo "$table"
+echo
+if ((${#busy_warnings[@]})); then printf 'WARNING: %s\n' "${busy_warnings[@]}"; echo; fi
+echo "written: ${report#"$repo"/}"
