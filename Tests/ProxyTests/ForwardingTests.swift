@@ -177,12 +177,15 @@ struct FailClosedTests {
     @Test("token routes get 503, gated routes their deny status, and the upstream sees neither")
     func refusesUnenforceableRoutes() throws {
         let fixture = try ProxyFixture(policy: Self.policy)
-        let privateRoute = try fixture.proxy.request("GET", "/echo/private", headers: [("Authorization", "Bearer x.y.z")])
+        let privateRoute = try fixture.proxy.request("GET", "/echo/private", headers: [("Authorization", "Bearer secret.token.value")])
         #expect(privateRoute.status == 503)
         #expect(privateRoute.json["type"] as? String == "urn:tollgate:problem:auth-unavailable")
         #expect(try fixture.proxy.request("GET", "/echo/half").status == 403)
         #expect(try fixture.proxy.request("GET", "/echo/off").status == 404)
         #expect(fixture.upstream.received.isEmpty)
         #expect(try fixture.proxy.request("GET", "/echo/on").status == 200)
+        let logs = fixture.proxy.accessLog(atLeast: 4).description + fixture.proxy.stdout + fixture.proxy.stderr
+        #expect(!logs.contains("secret.token.value") && !logs.lowercased().contains("authorization"),
+                "tokens and Authorization never appear in any log")
     }
 }
