@@ -152,39 +152,24 @@ struct FailClosedTests {
         version: 1
         issuers:
           legacy: { issuer: legacy, secret_env: LEGACY_SECRET }
-        flags:
-          half: { enabled: true, rollout: 50 }
-          off: { enabled: false }
-          on: { enabled: true }
         routes:
           - name: private
             match: { prefix: /echo/private }
             auth: { issuers: [legacy] }
-          - name: half
-            match: { prefix: /echo/half }
+          - name: open
+            match: { prefix: /echo }
             auth: none
-            flag: { name: half, deny_status: 403 }
-          - name: off
-            match: { prefix: /echo/off }
-            auth: none
-            flag: { name: off }
-          - name: on
-            match: { prefix: /echo/on }
-            auth: none
-            flag: { name: on }
         """
 
-    @Test("token routes get 503, gated routes their deny status, and the upstream sees neither")
-    func refusesUnenforceableRoutes() throws {
+    @Test("a route that requires a token gets 503 until tokens can be verified, and nothing is forwarded or logged")
+    func refusesTokenRoutes() throws {
         let fixture = try ProxyFixture(policy: Self.policy)
         let privateRoute = try fixture.proxy.request("GET", "/echo/private", headers: [("Authorization", "Bearer secret.token.value")])
         #expect(privateRoute.status == 503)
         #expect(privateRoute.json["type"] as? String == "urn:tollgate:problem:auth-unavailable")
-        #expect(try fixture.proxy.request("GET", "/echo/half").status == 403)
-        #expect(try fixture.proxy.request("GET", "/echo/off").status == 404)
         #expect(fixture.upstream.received.isEmpty)
-        #expect(try fixture.proxy.request("GET", "/echo/on").status == 200)
-        let logs = fixture.proxy.accessLog(atLeast: 4).description + fixture.proxy.stdout + fixture.proxy.stderr
+        #expect(try fixture.proxy.request("GET", "/echo/open").status == 200)
+        let logs = fixture.proxy.accessLog(atLeast: 2).description + fixture.proxy.stdout + fixture.proxy.stderr
         #expect(!logs.contains("secret.token.value") && !logs.lowercased().contains("authorization"),
                 "tokens and Authorization never appear in any log")
     }

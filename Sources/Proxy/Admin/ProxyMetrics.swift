@@ -39,8 +39,11 @@ final class ProxyMetricsShard {
         var durations: [String: Histogram] = [:]
         var upstream = Histogram()
         var upstreamErrors: [String: UInt64] = [:]
+        /// By flag, `(on, off)`.
+        var flagDecisions: [String: (on: UInt64, off: UInt64)] = [:]
 
         mutating func merge(_ other: Snapshot) {
+            flagDecisions.merge(other.flagDecisions) { ($0.on &+ $1.on, $0.off &+ $1.off) }
             requests.merge(other.requests, uniquingKeysWith: &+)
             durations.merge(other.durations) { var merged = $0; merged.merge($1); return merged }
             upstream.merge(other.upstream)
@@ -57,6 +60,12 @@ final class ProxyMetricsShard {
 
     func recordUpstream(seconds: Double) {
         snapshot.upstream.observe(seconds)
+    }
+
+    func recordFlagDecision(flag: String, on: Bool) {
+        var counts = snapshot.flagDecisions[flag] ?? (0, 0)
+        if on { counts.on &+= 1 } else { counts.off &+= 1 }
+        snapshot.flagDecisions[flag] = counts
     }
 
     func recordUpstreamError(_ kind: String) {
@@ -99,6 +108,12 @@ enum PrometheusText {
         out += "# TYPE tollgate_upstream_errors_total counter\n"
         for kind in ["connect", "reset", "timeout"] {
             out += "tollgate_upstream_errors_total{kind=\"\(kind)\"} \(metrics.upstreamErrors[kind, default: 0])\n"
+        }
+        out += "# HELP tollgate_flag_decisions_total Flag gate decisions, by flag and result.\n"
+        out += "# TYPE tollgate_flag_decisions_total counter\n"
+        for (flag, counts) in metrics.flagDecisions.sorted(by: { $0.key < $1.key }) {
+            out += "tollgate_flag_decisions_total{flag=\"\(escape(flag))\",result=\"off\"} \(counts.off)\n"
+            out += "tollgate_flag_decisions_total{flag=\"\(escape(flag))\",result=\"on\"} \(counts.on)\n"
         }
         out += "# HELP tollgate_policy_reloads_total Policy reload attempts, by result.\n"
         out += "# TYPE tollgate_policy_reloads_total counter\n"

@@ -1,9 +1,8 @@
 import Core
 
 /// Refuses what this build cannot enforce yet, rather than forwarding it unchecked: routes that
-/// require a token (the JWT verifier arrives with the identity phases), and flag gates that are off
-/// or below a 100% rollout (bucketing arrives with them too). Default deny, applied to the parts of
-/// a policy the sidecar does not implement. The identity phases replace this one.
+/// require a token (the JWT verifier arrives with the identity phases). Default deny, applied to the
+/// part of a policy the sidecar does not implement. The authenticate phase replaces this one.
 struct FailClosedPhase: RequestPhase {
     let name = "fail-closed"
 
@@ -13,11 +12,6 @@ struct FailClosedPhase: RequestPhase {
             return .respond(ProblemResponse(
                 status: .serviceUnavailable, slug: "auth-unavailable", title: "Service Unavailable",
                 detail: "route \(route.name) requires a token, and this sidecar build cannot verify tokens yet"))
-        }
-        if let gate = route.flag, !(gate.flag.enabled && gate.flag.rollout == 100) {
-            return .respond(ProblemResponse(
-                status: .init(statusCode: gate.denyStatus), slug: "flag-off", title: "Not Found",
-                detail: "this route is not available"))
         }
         return .proceed
     }

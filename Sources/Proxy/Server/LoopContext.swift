@@ -25,7 +25,7 @@ final class LoopContext {
         self.upstream = UpstreamPool(
             eventLoop: eventLoop, endpoint: configuration.upstream, connectTimeout: configuration.upstreamConnectTimeout)
         self.accessLog = AccessLog(format: configuration.logFormat, eventLoop: eventLoop)
-        self.phases = PhaseChain(phases: [RoutePhase(), FailClosedPhase()])
+        self.phases = PhaseChain(phases: [RoutePhase(), FailClosedPhase(), FlagGatePhase()])
         self.forward = ForwardPhase(trustedProxies: configuration.trustedProxies)
         deadlines.start(on: eventLoop)
     }
