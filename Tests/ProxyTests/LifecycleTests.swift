@@ -115,6 +115,7 @@ struct LifecycleTests {
         usleep(300_000)
         #expect(throws: (any Error).self, "new connections are refused") { _ = try fixture.proxy.connect(timeout: 2) }
         #expect(idle.isClosedByPeer(), "idle keep-alive connections are closed")
+        #expect(try fixture.proxy.admin("GET", "/healthz").status == 200, "the admin port answers while requests drain")
         let response = try inFlight.readResponse()
         #expect(response.status == 200)
         #expect(fixture.proxy.stop(signal: 0, timeout: 15) == 0)

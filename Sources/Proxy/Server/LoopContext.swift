@@ -3,7 +3,7 @@ import NIOCore
 
 /// What one event loop owns: its copy of the active policy snapshot, its upstream pool, metrics,
 /// request ids and access log. Nothing here is shared between loops, so the request path takes no
-/// lock; a reload hands each loop the new snapshot on that loop.
+/// lock another loop could hold; a reload hands each loop the new snapshot on that loop.
 final class LoopContext {
     let eventLoop: any EventLoop
     let configuration: ProxyConfiguration
