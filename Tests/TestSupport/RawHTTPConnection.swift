@@ -82,11 +82,6 @@ public final class RawHTTPConnection {
         }
     }
 
-    /// Half-closes the sending side (the server sees end of input).
-    public func shutdownWrite() {
-        shutdown(fd, Int32(SHUT_WR))
-    }
-
     /// Reads one HTTP/1.1 response (Content-Length, chunked, or until close).
     /// `expectBody: false` for responses to HEAD.
     public func readResponse(expectBody: Bool = true) throws -> Response {

@@ -102,10 +102,4 @@ enum JSONText {
         }
         buffer.writeBytes(utf8[pending..<utf8.endIndex])
     }
-
-    static func escaped(_ string: String) -> String {
-        var buffer = ByteBuffer()
-        writeEscaped(string, to: &buffer)
-        return String(buffer: buffer)
-    }
 }

@@ -6,7 +6,7 @@ import NIOHTTP1
 /// cover what a lenient parser downstream could still disagree on. Each case answers 400 and closes
 /// the connection, because after a framing doubt nothing else on it can be trusted.
 enum RequestValidation {
-    enum Problem: Equatable, CustomStringConvertible {
+    enum Problem: Error, Equatable, CustomStringConvertible {
         case contentLengthWithTransferEncoding
         case badContentLength
         case badTransferEncoding
@@ -24,18 +24,37 @@ enum RequestValidation {
         }
     }
 
-    static func problem(in head: HTTPRequestHead) -> Problem? {
+    /// How the request's body is framed, read once here for the rest of the request's life.
+    struct Framing: Equatable {
+        /// The declared length; nil when absent (no body, or chunked).
+        let contentLength: Int?
+        let chunked: Bool
+
+        /// The request carries body bytes after its head.
+        var hasBody: Bool { chunked || (contentLength ?? 0) > 0 }
+    }
+
+    static func check(_ head: HTTPRequestHead) -> Result<Framing, Problem> {
         let contentLengths = head.headers[canonicalForm: "content-length"]
         let transferEncodings = head.headers[canonicalForm: "transfer-encoding"]
-        if !contentLengths.isEmpty, !transferEncodings.isEmpty { return .contentLengthWithTransferEncoding }
-        if contentLengths.count > 1 { return .badContentLength }
-        if let length = contentLengths.first, !isDecimal(length) { return .badContentLength }
+        if !contentLengths.isEmpty, !transferEncodings.isEmpty { return .failure(.contentLengthWithTransferEncoding) }
+        if contentLengths.count > 1 { return .failure(.badContentLength) }
+        var contentLength: Int?
+        if let text = contentLengths.first {
+            guard isDecimal(text), let value = Int(text) else { return .failure(.badContentLength) }
+            contentLength = value
+        }
         if !transferEncodings.isEmpty {
             // Only "chunked", once, last; anything else (gzip, chunked twice, "chunked, identity") is refused.
             guard transferEncodings.count == 1, transferEncodings[0].lowercased() == "chunked" else {
-                return .badTransferEncoding
+                return .failure(.badTransferEncoding)
             }
         }
+        if let problem = headerProblem(in: head) { return .failure(problem) }
+        return .success(Framing(contentLength: contentLength, chunked: !transferEncodings.isEmpty))
+    }
+
+    private static func headerProblem(in head: HTTPRequestHead) -> Problem? {
         var hosts = 0
         for (name, value) in head.headers {
             if !HTTPToken.isValid(name) { return .badHeaderByte(name) }

@@ -17,7 +17,8 @@ final class Exchange: RoutableRequest {
     let path: String
     /// The raw query, with its `?`, or empty.
     let query: Substring
-    let host: String?
+    /// Lower-cased, without port; computed only if a route matches on host.
+    lazy var host: String? = Exchange.hostWithoutPort(head.headers.first(name: "host"))
 
     var route: Route?
     /// Status sent to the client (0 until a response head is written).
@@ -43,7 +44,6 @@ final class Exchange: RoutableRequest {
         self.head = head
         self.path = path
         self.query = query
-        self.host = Exchange.hostWithoutPort(head.headers.first(name: "host"))
     }
 
     func headerValue(_ lowercasedName: String) -> String? {

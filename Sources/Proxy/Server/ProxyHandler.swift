@@ -132,8 +132,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         heldBody.removeAll(keepingCapacity: true)
         heldBodyBytes = 0
         requestEnded = false
-        requestHasBody = head.headers.contains(name: "transfer-encoding")
-            || head.headers.first(name: "content-length").map { $0 != "0" } ?? false
+        requestHasBody = false
         requestBodyBytes = 0
         responseStarted = false
         responseEnded = false
@@ -141,8 +140,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
         let incomingID = head.headers.first(name: "x-request-id").map { Substring($0) }
         let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable($0) ? String($0) : nil } ?? loop.requestIDs.next()
-        let clientIP = loop.configuration.trustedProxies.clientAddress(
-            peer: peer, forwardedFor: head.headers[canonicalForm: "x-forwarded-for"])
+        let trusted = loop.configuration.trustedProxies
+        // X-Forwarded-For is only read (and split) when the peer is a trusted proxy.
+        let clientIP = trusted.isTrusted(peer)
+            ? trusted.clientAddress(peer: peer, forwardedFor: head.headers[canonicalForm: "x-forwarded-for"])
+            : peer
 
         // Split the target into path and query; an absolute-form or authority-form target is not a
         // path and is refused with the other malformed requests.
@@ -163,13 +165,18 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         self.exchange = exchange
         state = .preparing
 
-        if let problem = RequestValidation.problem(in: head) {
+        let framing: RequestValidation.Framing
+        switch RequestValidation.check(head) {
+        case let .failure(problem):
             return answer(.badRequest("the request has \(problem)"), context: context)
+        case let .success(checked):
+            framing = checked
         }
+        requestHasBody = framing.hasBody
         if case let .failure(problem) = normalized {
             return answer(.badRequest("invalid request path: \(problem)"), context: context)
         }
-        if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > loop.configuration.maxBodyBytes {
+        if let length = framing.contentLength, length > loop.configuration.maxBodyBytes {
             return answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes), context: context)
         }
 
@@ -278,7 +285,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         exchange.upstreamEnd = .now()
         var response = head
         response.version = exchange.head.version.minor == 0 ? .http1_0 : .http1_1
-        let isSwitch = head.status == .switchingProtocols && ForwardPhase.isUpgradeRequest(exchange.head)
+        let isUpgradeRequest = ForwardPhase.isUpgradeRequest(exchange.head)
+        let isSwitch = head.status == .switchingProtocols && isUpgradeRequest
         HopByHopHeaders.strip(&response.headers, keepUpgrade: isSwitch)
         if head.headers.contains(name: "transfer-encoding") && !isSwitch {
             response.headers.add(name: "transfer-encoding", value: "chunked")
@@ -292,7 +300,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             keepAlive = false
             response.headers.replaceOrAdd(name: "connection", value: "close")
         }
-        if ForwardPhase.isUpgradeRequest(exchange.head) && !isSwitch {
+        if isUpgradeRequest && !isSwitch {
             // The client's parser stopped at its upgrade request: no more HTTP on this connection.
             keepAlive = false
             response.headers.replaceOrAdd(name: "connection", value: "close")

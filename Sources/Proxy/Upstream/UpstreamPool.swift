@@ -18,8 +18,6 @@ final class UpstreamPool {
         self.maximumIdle = maximumIdle
     }
 
-    var idleCount: Int { idle.count }
-
     /// An idle connection, or a new one.
     /// The connection comes wrapped in `NIOLoopBound`: it may only be used on this pool's loop.
     func acquire() -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
