@@ -2,10 +2,11 @@ import Foundation
 import NIOCore
 
 /// One line per request on stdout (`--log-format json|text`). Lines collect in a buffer owned by
-/// the event loop and are written with one write(2) per loop iteration (or every 16 KiB): no stdio
-/// lock shared between loops, no syscall per request, and whole lines never interleave between
-/// loops (each write holds whole lines, at most `flushThreshold` bytes, under PIPE_BUF-sized pieces
-/// only when a pipe is shared). Tokens, secrets and `Authorization` are never fields of the line.
+/// the event loop and are written once per loop iteration (or every 16 KiB): no stdio lock shared
+/// between loops, and no syscall per request. Each write(2) holds whole lines and at most PIPE_BUF
+/// (4096) bytes, which POSIX makes atomic on a pipe, so lines from two loops never interleave even
+/// when stdout is a shared pipe (a single line longer than that is written alone). Tokens, secrets
+/// and `Authorization` are never fields of the line.
 struct AccessLogEntry {
     var time: Double
     var requestID: String
@@ -66,16 +67,46 @@ final class AccessLog {
         guard buffer.readableBytes > 0 else { return }
         defer { buffer.clear() }
         buffer.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let written = Foundation.write(fileDescriptor, bytes.baseAddress! + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return  // stdout gone: drop the line rather than fail the request
+            for range in Self.atomicPieces(of: bytes) {
+                var offset = range.lowerBound
+                while offset < range.upperBound {
+                    let written = Foundation.write(fileDescriptor, bytes.baseAddress! + offset, range.upperBound - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return  // stdout gone: drop the lines rather than fail requests
+                    }
+                    offset += written
                 }
-                offset += written
             }
         }
+    }
+
+    static let pipeAtomicWrite = 4096
+
+    /// Splits newline-terminated lines into runs of whole lines of at most `pipeAtomicWrite` bytes;
+    /// a longer line is a run of its own.
+    static func atomicPieces(of bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
+        var pieces: [Range<Int>] = []
+        var start = 0
+        var lastLineEnd = 0
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "\n") {
+                let end = index + 1
+                if end - start > pipeAtomicWrite, lastLineEnd > start {
+                    pieces.append(start..<lastLineEnd)
+                    start = lastLineEnd
+                }
+                if end - start > pipeAtomicWrite || end == bytes.count {
+                    pieces.append(start..<end)
+                    start = end
+                }
+                lastLineEnd = end
+            }
+            index += 1
+        }
+        if start < bytes.count { pieces.append(start..<bytes.count) }
+        return pieces
     }
 
     private func appendJSON(_ entry: AccessLogEntry) {
