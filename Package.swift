@@ -83,7 +83,7 @@ let package = Package(
             swiftSettings: strict),
 
         .testTarget(
-            name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests",
+            name: "CoreTests", dependencies: ["Core", "TestSupport"], path: "Tests/CoreTests",
             swiftSettings: strict),
         // Helpers the test targets share (running the built binaries, …).
         .target(

@@ -54,7 +54,7 @@ public enum PublicKeyPEM {
         }
     }
 
-    private static func kind(of key: OpaquePointer) -> Kind {
+    static func kind(of key: OpaquePointer) -> Kind {
         switch EVP_PKEY_get_base_id(key) {
         case EVP_PKEY_RSA, EVP_PKEY_RSA_PSS:
             return .rsa(bits: Int(EVP_PKEY_get_bits(key)))

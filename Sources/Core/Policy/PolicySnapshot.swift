@@ -25,6 +25,9 @@ public final class PolicySnapshot: Sendable {
     /// sidecars with the same hash enforce the same policy.
     public let hash: String
     public let loadedAt: Date
+    /// Every header name any route's `forward.claims` sets (lower-cased, sorted). The sidecar
+    /// removes these from every incoming request, whatever its route, so no caller can spoof them.
+    public let identityHeaders: [String]
 
     init(
         service: String?, issuers: [String: IssuerPolicy], limits: [String: RateLimitPolicy],
@@ -40,6 +43,7 @@ public final class PolicySnapshot: Sendable {
         self.keyFiles = keyFiles
         self.hash = hash
         self.loadedAt = loadedAt
+        self.identityHeaders = Set(routes.flatMap { $0.forward.claims.map(\.header) }).sorted()
     }
 
     /// The first 12 hex digits of `hash`, as logs and the CLI show it.

@@ -42,6 +42,7 @@ struct AdminState: Sendable {
     let contexts: LoopContexts
     let processMetrics: ProcessMetrics
     let threadPool: NIOThreadPool
+    let jwks: JWKSRefresher
     let store = "in-process"
 }
 
@@ -75,13 +76,18 @@ final class AdminHandler: ChannelInboundHandler {
         case (.GET, "/healthz"), (.HEAD, "/healthz"):
             send(.ok, "text/plain", "ok\n", head: head, context: context)
         case (.GET, "/readyz"), (.HEAD, "/readyz"):
-            send(.ok, "text/plain", "ready\n", head: head, context: context)
+            let missing = state.jwks.missing()
+            if missing.isEmpty {
+                send(.ok, "text/plain", "ready\n", head: head, context: context)
+            } else {
+                send(.serviceUnavailable, "text/plain", "not ready: waiting for the JWKS of \(missing.joined(separator: ", "))\n",
+                     head: head, context: context)
+            }
         case (.GET, "/metrics"):
-            let reloads = state.processMetrics.reloadCounts
             state.contexts.metrics().hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
                 switch result {
                 case let .success(metrics):
-                    send(.ok, "text/plain; version=0.0.4", PrometheusText.render(metrics, reloads: reloads), head: head, context: context)
+                    send(.ok, "text/plain; version=0.0.4", PrometheusText.render(metrics, process: state.processMetrics), head: head, context: context)
                 case let .failure(error):
                     send(.internalServerError, "text/plain", "\(error)\n", head: head, context: context)
                 }

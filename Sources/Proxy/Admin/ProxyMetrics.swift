@@ -41,8 +41,10 @@ final class ProxyMetricsShard {
         var upstreamErrors: [String: UInt64] = [:]
         /// By flag, `(on, off)`.
         var flagDecisions: [String: (on: UInt64, off: UInt64)] = [:]
+        var authDecisions: [AuthDecision: UInt64] = [:]
 
         mutating func merge(_ other: Snapshot) {
+            authDecisions.merge(other.authDecisions, uniquingKeysWith: &+)
             flagDecisions.merge(other.flagDecisions) { ($0.on &+ $1.on, $0.off &+ $1.off) }
             requests.merge(other.requests, uniquingKeysWith: &+)
             durations.merge(other.durations) { var merged = $0; merged.merge($1); return merged }
@@ -68,6 +70,18 @@ final class ProxyMetricsShard {
         snapshot.flagDecisions[flag] = counts
     }
 
+    struct AuthDecision: Hashable, Sendable {
+        let route: String
+        /// `allowed`, `anonymous` or `denied`.
+        let result: String
+        /// `ok`, `no_token`, or why the token or its scopes were refused (`expired`, `insufficient_scope`, …).
+        let reason: String
+    }
+
+    func recordAuthDecision(route: String, result: String, reason: String) {
+        snapshot.authDecisions[AuthDecision(route: route, result: result, reason: reason), default: 0] &+= 1
+    }
+
     func recordUpstreamError(_ kind: String) {
         snapshot.upstreamErrors[kind, default: 0] &+= 1
     }
@@ -85,11 +99,25 @@ final class ProcessMetrics: Sendable {
     }
 
     var reloadCounts: [String: UInt64] { reloads.withLockedValue { $0 } }
+
+    private let jwksRefreshes = NIOLockedValueBox<[JWKSRefresh: UInt64]>([:])
+
+    struct JWKSRefresh: Hashable, Sendable {
+        let issuer: String
+        let result: String
+    }
+
+    func recordJWKSRefresh(issuer: String, success: Bool) {
+        jwksRefreshes.withLockedValue { $0[JWKSRefresh(issuer: issuer, result: success ? "success" : "error"), default: 0] &+= 1 }
+    }
+
+    var jwksRefreshCounts: [JWKSRefresh: UInt64] { jwksRefreshes.withLockedValue { $0 } }
 }
 
 /// Prometheus text exposition format 0.0.4.
 enum PrometheusText {
-    static func render(_ metrics: ProxyMetricsShard.Snapshot, reloads: [String: UInt64]) -> String {
+    static func render(_ metrics: ProxyMetricsShard.Snapshot, process: ProcessMetrics) -> String {
+        let reloads = process.reloadCounts
         var out = ""
         out += "# HELP tollgate_requests_total Requests answered, by route and status.\n"
         out += "# TYPE tollgate_requests_total counter\n"
@@ -114,6 +142,16 @@ enum PrometheusText {
         for (flag, counts) in metrics.flagDecisions.sorted(by: { $0.key < $1.key }) {
             out += "tollgate_flag_decisions_total{flag=\"\(escape(flag))\",result=\"off\"} \(counts.off)\n"
             out += "tollgate_flag_decisions_total{flag=\"\(escape(flag))\",result=\"on\"} \(counts.on)\n"
+        }
+        out += "# HELP tollgate_auth_decisions_total Token checks, by route, result (allowed, anonymous, denied) and reason.\n"
+        out += "# TYPE tollgate_auth_decisions_total counter\n"
+        for (key, value) in metrics.authDecisions.sorted(by: { ($0.key.route, $0.key.result, $0.key.reason) < ($1.key.route, $1.key.result, $1.key.reason) }) {
+            out += "tollgate_auth_decisions_total{route=\"\(escape(key.route))\",result=\"\(key.result)\",reason=\"\(key.reason)\"} \(value)\n"
+        }
+        out += "# HELP tollgate_jwks_refresh_total JWKS fetches, by issuer and result.\n"
+        out += "# TYPE tollgate_jwks_refresh_total counter\n"
+        for (key, value) in process.jwksRefreshCounts.sorted(by: { ($0.key.issuer, $0.key.result) < ($1.key.issuer, $1.key.result) }) {
+            out += "tollgate_jwks_refresh_total{issuer=\"\(escape(key.issuer))\",result=\"\(key.result)\"} \(value)\n"
         }
         out += "# HELP tollgate_policy_reloads_total Policy reload attempts, by result.\n"
         out += "# TYPE tollgate_policy_reloads_total counter\n"

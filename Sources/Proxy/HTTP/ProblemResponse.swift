@@ -12,6 +12,8 @@ struct ProblemResponse {
     var headers: [(String, String)] = []
     /// True when the connection must close after this response (framing cannot be trusted).
     var closeConnection = false
+    /// The access log's `decision` when more precise than the slug (`invalid-token:expired`).
+    var decision: String?
 
     static func badRequest(_ detail: String) -> ProblemResponse {
         ProblemResponse(status: .badRequest, slug: "bad-request", title: "Bad Request", detail: detail, closeConnection: true)

@@ -10,6 +10,8 @@ final class Exchange: RoutableRequest {
     let wallClockStart: Double
     /// The snapshot this request runs on from start to end, even if a reload swaps in another.
     let snapshot: PolicySnapshot
+    /// The snapshot's key-file and secret keys (installed with it).
+    let staticKeys: [String: IssuerKeys]
     let clientIP: String
     let isTLS: Bool
     var head: HTTPRequestHead
@@ -26,19 +28,22 @@ final class Exchange: RoutableRequest {
     /// `allowed`, or the slug of the refusal / failure.
     var decision = "allowed"
     var subject: String?
+    /// The verified token, when the route required one and it passed.
+    var token: VerifiedToken?
     var upstreamStart: NIODeadline?
     var upstreamEnd: NIODeadline?
 
     var method: String { head.method.rawValue }
 
     init(
-        requestID: String, snapshot: PolicySnapshot, clientIP: String, isTLS: Bool, head: HTTPRequestHead,
+        requestID: String, snapshot: PolicySnapshot, staticKeys: [String: IssuerKeys], clientIP: String, isTLS: Bool, head: HTTPRequestHead,
         path: String, query: Substring
     ) {
         self.requestID = requestID
         self.start = .now()
         self.wallClockStart = WallClock.now()
         self.snapshot = snapshot
+        self.staticKeys = staticKeys
         self.clientIP = clientIP
         self.isTLS = isTLS
         self.head = head

@@ -1,3 +1,4 @@
+import Core
 import NIOHTTP1
 
 /// Phase 7: the request as the upstream sees it. Hop-by-hop headers out (and any the client named
@@ -11,6 +12,14 @@ struct ForwardPhase {
         let isUpgrade = Self.isUpgradeRequest(exchange.head)
         HopByHopHeaders.strip(&headers, keepUpgrade: isUpgrade)
         headers.remove(name: "expect")
+        // Identity headers come from verified tokens only: whatever the route, incoming ones go.
+        for name in exchange.snapshot.identityHeaders { headers.remove(name: name) }
+        if let route = exchange.route, let token = exchange.token {
+            for claim in route.forward.claims {
+                if let value = token.claims[claim.claim].flatMap(Self.headerValue) { headers.add(name: claim.header, value: value) }
+            }
+            if route.forward.stripAuthorization { headers.remove(name: "authorization") }
+        }
 
         headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
         let trusted = trustedProxies.isTrusted(peer)
@@ -30,6 +39,28 @@ struct ForwardPhase {
         }
         return HTTPRequestHead(
             version: .http1_1, method: exchange.head.method, uri: exchange.path + exchange.query, headers: headers)
+    }
+
+    /// A claim as a header value: strings as they are, numbers as written, booleans, and arrays of
+    /// those joined with `,`. Objects, and any value with a control character (which could split the
+    /// header), are not forwarded.
+    static func headerValue(_ claim: JSONValue) -> String? {
+        let text: String
+        switch claim {
+        case let .string(value): text = value
+        case let .number(written, _): text = written
+        case let .bool(value): text = value ? "true" : "false"
+        case let .array(elements):
+            let parts = elements.compactMap { element -> String? in
+                if case .array = element { return nil }
+                return headerValue(element)
+            }
+            guard parts.count == elements.count else { return nil }
+            text = parts.joined(separator: ",")
+        case .null, .object: return nil
+        }
+        guard text.utf8.count <= 4096, !text.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else { return nil }
+        return text
     }
 
     static func isUpgradeRequest(_ head: HTTPRequestHead) -> Bool {

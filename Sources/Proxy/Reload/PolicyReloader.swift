@@ -24,15 +24,22 @@ final class PolicyReloader: Sendable {
 
     let directory: String
     private let contexts: LoopContexts
+    private let jwks: JWKSRefresher
+    private let environment: [String: String]
     private let metrics: ProcessMetrics
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
     /// One reload at a time, so two triggers cannot install out of order.
     private let reloading = NIOLock()
 
-    init(directory: String, initial: PolicySnapshot, contexts: LoopContexts, metrics: ProcessMetrics, logger: Logger) {
+    init(
+        directory: String, initial: PolicySnapshot, contexts: LoopContexts, jwks: JWKSRefresher, environment: [String: String],
+        metrics: ProcessMetrics, logger: Logger
+    ) {
         self.directory = directory
         self.contexts = contexts
+        self.jwks = jwks
+        self.environment = environment
         self.metrics = metrics
         self.logger = logger
         self.state = NIOLockedValueBox(State(current: initial))
@@ -44,13 +51,15 @@ final class PolicyReloader: Sendable {
     func reload(reason: String) -> Outcome {
         reloading.withLock {
             let previous = state.withLockedValue { $0.current }
-            do throws(PolicyValidationError) {
+            do {
                 let snapshot = try PolicyLoader.load(directory: directory)
                 guard snapshot.hash != previous.hash else {
                     state.withLockedValue { $0.lastError = nil }
                     return .unchanged(previous)
                 }
-                contexts.install(snapshot)
+                let policy = try ActivePolicy.make(snapshot, environment: environment)
+                contexts.install(policy)
+                jwks.reconcile(with: snapshot)
                 state.withLockedValue {
                     $0.current = snapshot
                     $0.lastError = nil
@@ -61,7 +70,7 @@ final class PolicyReloader: Sendable {
                 ])
                 return .changed(snapshot)
             } catch {
-                let messages = error.diagnostics.map(\.description)
+                let messages = (error as? PolicyValidationError)?.diagnostics.map(\.description) ?? ["\(error)"]
                 state.withLockedValue {
                     $0.lastError = messages
                     $0.lastErrorAt = Date()

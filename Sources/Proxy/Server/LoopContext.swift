@@ -8,6 +8,15 @@ final class LoopContext {
     let eventLoop: any EventLoop
     let configuration: ProxyConfiguration
     var snapshot: PolicySnapshot
+    /// Keys of the snapshot's issuers with key files or `secret_env`, by issuer name.
+    var staticKeys: [String: IssuerKeys]
+    /// Keys of `jwks_url` issuers, by issuer name, as the refresher last fetched them.
+    var fetchedKeys: [String: FetchedKeys] = [:]
+    /// Verified tokens; emptied whenever the snapshot or a JWKS changes.
+    var tokenCache = TokenCache()
+    let signatures = SignatureVerifier()
+    /// Set once at start; asked for an early fetch on an unknown `kid`.
+    var jwks: JWKSRefresher?
     var requestIDs = RequestIDGenerator()
     let metrics = ProxyMetricsShard()
     let upstream: UpstreamPool
@@ -18,14 +27,15 @@ final class LoopContext {
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
 
-    init(eventLoop: any EventLoop, configuration: ProxyConfiguration, snapshot: PolicySnapshot) {
+    init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy) {
         self.eventLoop = eventLoop
         self.configuration = configuration
-        self.snapshot = snapshot
+        self.snapshot = policy.snapshot
+        self.staticKeys = policy.staticKeys
         self.upstream = UpstreamPool(
             eventLoop: eventLoop, endpoint: configuration.upstream, connectTimeout: configuration.upstreamConnectTimeout)
         self.accessLog = AccessLog(format: configuration.logFormat, eventLoop: eventLoop)
-        self.phases = PhaseChain(phases: [RoutePhase(), FailClosedPhase(), FlagGatePhase()])
+        self.phases = PhaseChain(phases: [RoutePhase(), AuthenticatePhase(), AuthorizePhase(), FlagGatePhase()])
         self.forward = ForwardPhase(trustedProxies: configuration.trustedProxies)
         deadlines.start(on: eventLoop)
     }
@@ -40,12 +50,12 @@ struct LoopContexts: Sendable {
     private let byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     let all: [NIOLoopBound<LoopContext>]
 
-    init(group: any EventLoopGroup, configuration: ProxyConfiguration, snapshot: PolicySnapshot) throws {
+    init(group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy) throws {
         var byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         var all: [NIOLoopBound<LoopContext>] = []
         for loop in group.makeIterator() {
             let bound = try loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, configuration: configuration, snapshot: snapshot), eventLoop: loop)
+                NIOLoopBound(LoopContext(eventLoop: loop, configuration: configuration, policy: policy), eventLoop: loop)
             }.wait()
             byLoop[ObjectIdentifier(loop)] = bound
             all.append(bound)
@@ -60,10 +70,32 @@ struct LoopContexts: Sendable {
         return bound.value
     }
 
-    /// Gives every loop the new snapshot; requests already running keep theirs.
-    func install(_ snapshot: PolicySnapshot) {
+    /// Gives every loop the new snapshot and its keys; requests already running keep theirs.
+    func install(_ policy: ActivePolicy) {
         for bound in all {
-            bound.eventLoop.execute { bound.value.snapshot = snapshot }
+            bound.eventLoop.execute {
+                bound.value.snapshot = policy.snapshot
+                bound.value.staticKeys = policy.staticKeys
+                bound.value.tokenCache.removeAll()
+            }
+        }
+    }
+
+    /// Gives every loop an issuer's newly fetched keys (nil: forget them). Cached tokens are
+    /// dropped only when the key set really changed.
+    func installFetchedKeys(_ keys: FetchedKeys?, issuer: String) {
+        for bound in all {
+            bound.eventLoop.execute {
+                let context = bound.value
+                if context.fetchedKeys[issuer]?.fingerprint != keys?.fingerprint { context.tokenCache.removeAll() }
+                context.fetchedKeys[issuer] = keys
+            }
+        }
+    }
+
+    func setRefresher(_ refresher: JWKSRefresher) {
+        for bound in all {
+            bound.eventLoop.execute { bound.value.jwks = refresher }
         }
     }
 
@@ -76,4 +108,27 @@ struct LoopContexts: Sendable {
             return merged
         }
     }
+}
+
+/// A validated policy set with the keys that come with it (key files and `secret_env` secrets),
+/// installed together so that a request never meets routes of one set and keys of another.
+struct ActivePolicy: Sendable {
+    let snapshot: PolicySnapshot
+    let staticKeys: [String: IssuerKeys]
+
+    /// Reads the keys of every issuer that does not fetch them. Fails when a `secret_env` variable
+    /// is unset or too short, or a key file cannot be imported.
+    static func make(_ snapshot: PolicySnapshot, environment: [String: String]) throws(IssuerKeys.LoadFailure) -> ActivePolicy {
+        var keys: [String: IssuerKeys] = [:]
+        for issuer in snapshot.issuers.values.sorted(by: { $0.name < $1.name }) {
+            if let loaded = try IssuerKeys.load(issuer, environment: environment) { keys[issuer.name] = loaded }
+        }
+        return ActivePolicy(snapshot: snapshot, staticKeys: keys)
+    }
+}
+
+/// One JWKS as fetched, with the SHA-256 of the document (to tell a real change from a refresh).
+struct FetchedKeys: Sendable {
+    let keys: IssuerKeys
+    let fingerprint: [UInt8]
 }

@@ -160,7 +160,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         case .failure: path = String(rawPath)
         }
         let exchange = Exchange(
-            requestID: requestID, snapshot: loop.snapshot, clientIP: clientIP, isTLS: isTLS, head: head,
+            requestID: requestID, snapshot: loop.snapshot, staticKeys: loop.staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
             path: path, query: query)
         self.exchange = exchange
         state = .preparing
@@ -403,7 +403,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
         state = .answeredLocally
         heldBody.removeAll()
-        exchange.decision = problem.slug
+        exchange.decision = problem.decision ?? problem.slug
         if responseStarted {
             finish(exchange, status: exchange.status)
             context.close(promise: nil)

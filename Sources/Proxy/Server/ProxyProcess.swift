@@ -31,6 +31,13 @@ struct ProxyProcess {
         if let service = configuration.service, let policyService = snapshot.service, service != policyService {
             return fail("--service \(service) disagrees with the policies' service \(policyService)")
         }
+        let environment = ProcessInfo.processInfo.environment
+        let policy: ActivePolicy
+        do {
+            policy = try ActivePolicy.make(snapshot, environment: environment)
+        } catch {
+            return fail("\(error); not starting")
+        }
 
         let tls: NIOSSLContext?
         do {
@@ -48,13 +55,17 @@ struct ProxyProcess {
         }
         let contexts: LoopContexts
         do {
-            contexts = try LoopContexts(group: group, configuration: configuration, snapshot: snapshot)
+            contexts = try LoopContexts(group: group, configuration: configuration, policy: policy)
         } catch {
             return fail("cannot start event loops: \(error)")
         }
         let processMetrics = ProcessMetrics()
+        let jwks = JWKSRefresher(group: group, contexts: contexts, metrics: processMetrics, logger: logger)
+        contexts.setRefresher(jwks)
+        jwks.reconcile(with: snapshot)
         let reloader = PolicyReloader(
-            directory: configuration.policyDirectory, initial: snapshot, contexts: contexts, metrics: processMetrics, logger: logger)
+            directory: configuration.policyDirectory, initial: snapshot, contexts: contexts, jwks: jwks, environment: environment,
+            metrics: processMetrics, logger: logger)
 
         let listener: ProxyListener
         let admin: AdminServer
@@ -66,7 +77,7 @@ struct ProxyProcess {
         do {
             admin = try AdminServer.bind(
                 group: group, endpoint: configuration.admin,
-                state: AdminState(reloader: reloader, contexts: contexts, processMetrics: processMetrics, threadPool: threadPool))
+                state: AdminState(reloader: reloader, contexts: contexts, processMetrics: processMetrics, threadPool: threadPool, jwks: jwks))
         } catch {
             try? listener.channel.close().wait()
             return fail("cannot listen on admin \(configuration.admin): \(Self.describe(error))")
@@ -86,6 +97,7 @@ struct ProxyProcess {
                 services: [
                     .init(service: PolicyWatcher(reloader: reloader, interval: .nanoseconds(configuration.policyPollInterval.nanoseconds))),
                     .init(service: ReloadSignalListener(reloader: reloader)),
+                    .init(service: jwks),
                     .init(service: admin),
                     .init(service: listener),
                 ],

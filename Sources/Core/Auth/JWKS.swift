@@ -1,0 +1,122 @@
+/// JSON Web Key Sets (RFC 7517) → verification keys. Keys Tollgate cannot use for signatures
+/// (`use: enc`, `kty: oct`, unknown curves, RSA under 2048 bits) are skipped with a reason rather
+/// than failing the whole set: identity providers publish encryption keys next to signing keys.
+public enum JWKS {
+    public struct Parsed: Sendable {
+        public let keys: [VerificationKey]
+        /// One line per skipped key: `keys[2] (kid "x"): reason`.
+        public let skipped: [String]
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func parse(_ document: [UInt8]) throws(Failure) -> Parsed {
+        let root: JSONValue
+        do {
+            root = try JSONValue.parse(document)
+        } catch {
+            throw Failure(description: "not JSON: \(error)")
+        }
+        guard let entries = root["keys"]?.arrayValue else {
+            throw Failure(description: "not a JWKS document (a JSON object with a \"keys\" array)")
+        }
+        var keys: [VerificationKey] = []
+        var skipped: [String] = []
+        for (index, entry) in entries.enumerated() {
+            let kid = entry["kid"]?.stringValue
+            let label = kid.map { "keys[\(index)] (kid \"\($0)\")" } ?? "keys[\(index)]"
+            do {
+                keys.append(try key(entry, keyID: kid))
+            } catch {
+                skipped.append("\(label): \(error.description)")
+            }
+        }
+        return Parsed(keys: keys, skipped: skipped)
+    }
+
+    static func key(_ jwk: JSONValue, keyID: String?) throws(Failure) -> VerificationKey {
+        guard jwk.objectValue != nil else { throw Failure(description: "not a JSON object") }
+        if let use = jwk["use"]?.stringValue, use != "sig" { throw Failure(description: "use is \"\(use)\", not \"sig\"") }
+        if jwk["d"] != nil || jwk["k"] != nil { throw Failure(description: "holds private or secret key material") }
+        var algorithm: JWTAlgorithm?
+        if let name = jwk["alg"]?.stringValue {
+            guard let known = JWTAlgorithm(rawValue: name) else { throw Failure(description: "alg \"\(name)\" is not a signature algorithm Tollgate supports") }
+            algorithm = known
+        }
+        func bytes(_ member: String) throws(Failure) -> [UInt8] {
+            guard let text = jwk[member]?.stringValue, let value = Base64URL.decode(text) else {
+                throw Failure(description: "\"\(member)\" is missing or not base64url")
+            }
+            return value
+        }
+        do {
+            switch jwk["kty"]?.stringValue {
+            case "RSA":
+                let modulus = try bytes("n")
+                let bits = modulus.drop { $0 == 0 }.count * 8
+                guard bits >= 2048 else { throw Failure(description: "RSA key of \(bits) bits; at least 2048 are required") }
+                return try VerificationKey.rsa(modulus: modulus, exponent: try bytes("e"), keyID: keyID, algorithm: algorithm)
+            case "EC":
+                guard let curve = jwk["crv"]?.stringValue else { throw Failure(description: "EC key without \"crv\"") }
+                return try VerificationKey.ec(curve: curve, x: try bytes("x"), y: try bytes("y"), keyID: keyID, algorithm: algorithm)
+            case "OKP":
+                guard jwk["crv"]?.stringValue == "Ed25519" else { throw Failure(description: "OKP key that is not Ed25519") }
+                return try VerificationKey.ed25519(x: try bytes("x"), keyID: keyID)
+            case let other:
+                throw Failure(description: "unsupported kty \(other.map { "\"\($0)\"" } ?? "(missing)")")
+            }
+        } catch let error as Failure {
+            throw error
+        } catch let error as CryptoError {
+            throw Failure(description: error.message)
+        } catch {
+            throw Failure(description: "\(error)")
+        }
+    }
+}
+
+extension IssuerKeys {
+    public struct LoadFailure: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// HMAC secrets shorter than this are refused (RFC 7518 §3.2: at least the hash's size).
+    public static let minimumSecretBytes = 32
+
+    /// The keys of an issuer whose keys come with the policy set (key files) or the process
+    /// environment (`secret_env`); nil for a `jwks_url` issuer, whose keys are fetched.
+    public static func load(_ issuer: IssuerPolicy, environment: [String: String]) throws(LoadFailure) -> IssuerKeys? {
+        switch issuer.keySource {
+        case .jwksURL:
+            return nil
+        case let .secretEnvironment(variable):
+            guard let secret = environment[variable], !secret.isEmpty else {
+                throw LoadFailure(description: "issuer \(issuer.name): environment variable \(variable) (secret_env) is not set")
+            }
+            guard secret.utf8.count >= minimumSecretBytes else {
+                throw LoadFailure(description: "issuer \(issuer.name): the secret in \(variable) is \(secret.utf8.count) bytes; at least \(minimumSecretBytes) are required")
+            }
+            return IssuerKeys(keys: [VerificationKey(hmacSecret: Array(secret.utf8))])
+        case let .keyFiles(files):
+            var keys: [VerificationKey] = []
+            for file in files {
+                if file.path.lowercased().hasSuffix(".json") {
+                    do {
+                        keys.append(contentsOf: try JWKS.parse(file.contents).keys)
+                    } catch {
+                        throw LoadFailure(description: "issuer \(issuer.name): key file \(file.path): \(error)")
+                    }
+                } else {
+                    do {
+                        keys.append(try VerificationKey.pem(file.contents))
+                    } catch {
+                        throw LoadFailure(description: "issuer \(issuer.name): key file \(file.path): \(error.message)")
+                    }
+                }
+            }
+            return IssuerKeys(keys: keys)
+        }
+    }
+}
