@@ -31,19 +31,19 @@ struct ProxyProcess {
         if let service = configuration.service, let policyService = snapshot.service, service != policyService {
             return fail("--service \(service) disagrees with the policies' service \(policyService)")
         }
-        let environment = ProcessInfo.processInfo.environment
-        let policy: ActivePolicy
-        do {
-            policy = try ActivePolicy.make(snapshot, environment: environment)
-        } catch {
-            return fail("\(error); not starting")
-        }
 
         let tls: NIOSSLContext?
         do {
             tls = try configuration.tls.map(Self.makeTLSContext)
         } catch {
             return fail("cannot set up TLS: \(error)")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let policy: ActivePolicy
+        do {
+            policy = try ActivePolicy.make(snapshot, environment: environment)
+        } catch {
+            return fail("\(error); not starting")
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)

@@ -1,0 +1,115 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `jwks_url` issuers against a JWKS server the test controls (keys and tokens made by
+/// Tests/Fixtures/generate_jwks_rotation.py with joserfc).
+@Suite("JWKS fetching and rotation")
+struct JWKSRotationTests {
+    static let directory = JWTConformance.directory.appendingPathComponent("rotation")
+    static let tokens = (try? JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("tokens.json")))) as? [String: String] ?? [:]
+
+    static func document(_ name: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: directory.appendingPathComponent(name)))
+    }
+
+    static func policy(url: String, refresh: String) -> String {
+        """
+        version: 1
+        issuers:
+          idp: { issuer: https://jwks.test, jwks_url: \(url), audiences: [rotation], algorithms: [ES256, RS256], refresh: \(refresh) }
+        routes:
+          - name: api
+            match: { prefix: /echo }
+            auth: { issuers: [idp] }
+            forward: { claims: { sub: x-user-id } }
+        """
+    }
+
+    static func get(_ proxy: ProxyHarness, _ token: String) throws -> Int {
+        try proxy.request("GET", "/echo", headers: [("Authorization", "Bearer \(tokens[token] ?? "missing")")]).status
+    }
+
+    static func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(100_000)
+        }
+        return try condition()
+    }
+
+    @Test("a new kid is accepted without restart (one early refetch); another unknown kid within 30 s is not refetched")
+    func unknownKidRefetch() throws {
+        let jwks = try JWKSServer(.serve(try Self.document("jwks-a.json")))
+        defer { jwks.shutdown() }
+        let upstream = try TestUpstream()
+        defer { upstream.shutdown() }
+        let proxy = try ProxyHarness(policies: ["p.yaml": Self.policy(url: jwks.url, refresh: "1h")], upstreamPort: upstream.port)
+        defer { _ = proxy.stop() }
+
+        #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 }, "ready once the JWKS is fetched")
+        #expect(try Self.get(proxy, "a") == 200)
+        #expect(try Self.get(proxy, "b") == 401, "kid b is not published yet")
+        let afterFirstMiss = jwks.requests
+        #expect(afterFirstMiss == 2, "start-up fetch + one early refetch for kid b")
+
+        jwks.set(.serve(try Self.document("jwks-ab.json")))
+        // Within 30 s of the last early refetch, an unknown kid does not fetch again.
+        #expect(try Self.get(proxy, "b") == 401)
+        #expect(jwks.requests == afterFirstMiss)
+        #expect(try Self.get(proxy, "unknown") == 401)
+        #expect(jwks.requests == afterFirstMiss)
+        #expect(try Self.get(proxy, "a2") == 200, "known keys keep working")
+    }
+
+    @Test("rotation: a kid published after start is picked up by an early refetch, RSA JWKs included")
+    func rotationPickedUp() throws {
+        let jwks = try JWKSServer(.serve(try Self.document("jwks-a.json")))
+        defer { jwks.shutdown() }
+        let upstream = try TestUpstream()
+        defer { upstream.shutdown() }
+        let proxy = try ProxyHarness(policies: ["p.yaml": Self.policy(url: jwks.url, refresh: "1h")], upstreamPort: upstream.port)
+        defer { _ = proxy.stop() }
+        #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 })
+        jwks.set(.serve(try Self.document("jwks-ab.json")))
+        #expect(try Self.get(proxy, "b") == 200, "the unknown kid triggered a refetch and the request waited for it")
+        #expect(upstream.received.last?.header("x-user-id") == "user-b")
+        #expect(try Self.get(proxy, "r") == 200, "RS256 with an RSA JWK (n, e)")
+        #expect(try Self.get(proxy, "a") == 200)
+    }
+
+    @Test("not ready until the first fetch; keys unavailable is 503; a failed refresh keeps the old keys and is counted")
+    func failuresKeepKeys() throws {
+        let jwks = try JWKSServer(.fail(503))
+        defer { jwks.shutdown() }
+        let upstream = try TestUpstream()
+        defer { upstream.shutdown() }
+        let proxy = try ProxyHarness(policies: ["p.yaml": Self.policy(url: jwks.url, refresh: "1s")], upstreamPort: upstream.port)
+        defer { _ = proxy.stop() }
+
+        let notReady = try proxy.admin("GET", "/readyz")
+        #expect(notReady.status == 503)
+        #expect(notReady.text.contains("idp"), "\(notReady.text)")
+        let unavailable = try proxy.request("GET", "/echo", headers: [("Authorization", "Bearer \(Self.tokens["a"]!)")])
+        #expect(unavailable.status == 503)
+        #expect(unavailable.json["type"] as? String == "urn:tollgate:problem:keys-unavailable")
+
+        jwks.set(.serve(try Self.document("jwks-a.json")))
+        #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 }, "retried with back-off until it worked")
+        #expect(try Self.get(proxy, "a") == 200)
+
+        jwks.set(.fail(500))
+        let failedBefore = jwks.requests
+        #expect(Self.waitFor(10) { jwks.requests >= failedBefore + 2 }, "refreshes keep being tried")
+        #expect(try Self.get(proxy, "a2") == 200, "a token never seen before still verifies with the kept keys")
+        #expect(try proxy.admin("GET", "/readyz").status == 200, "ready stays ready on a failed refresh")
+        let metrics = try proxy.admin("GET", "/metrics").text
+        #expect(metrics.contains("tollgate_jwks_refresh_total{issuer=\"idp\",result=\"error\"}"))
+        #expect(metrics.contains("tollgate_jwks_refresh_total{issuer=\"idp\",result=\"success\"} 1"))
+
+        jwks.set(.serve(try Self.document("jwks-ab.json")))
+        #expect(try Self.waitFor(10) { try Self.get(proxy, "a3") == 200 && (try Self.get(proxy, "r")) == 200 },
+                "the periodic refresh brings the new keys")
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A JWKS endpoint on a loopback port whose answer a test changes: serve a document, or fail with
+/// a status (an identity provider that is down). Counts the requests it gets.
+public final class JWKSServer: Sendable {
+    public enum Mode: Sendable {
+        case serve([UInt8])
+        case fail(Int)
+    }
+
+    public let port: Int
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
+    private let state: NIOLockedValueBox<(mode: Mode, requests: Int)>
+
+    public init(_ mode: Mode) throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let state = NIOLockedValueBox<(mode: Mode, requests: Int)>((mode, 0))
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(Handler(state: state))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        self.group = group
+        self.channel = channel
+        self.state = state
+        self.port = channel.localAddress!.port!
+    }
+
+    public var url: String { "http://127.0.0.1:\(port)/.well-known/jwks.json" }
+
+    public func set(_ mode: Mode) {
+        state.withLockedValue { $0.mode = mode }
+    }
+
+    public var requests: Int { state.withLockedValue { $0.requests } }
+
+    public func shutdown() {
+        try? channel.close().wait()
+        try? group.syncShutdownGracefully()
+    }
+
+    private final class Handler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+
+        let state: NIOLockedValueBox<(mode: Mode, requests: Int)>
+
+        init(state: NIOLockedValueBox<(mode: Mode, requests: Int)>) {
+            self.state = state
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard case let .head(request) = unwrapInboundIn(data) else { return }
+            let mode = state.withLockedValue { current -> Mode in
+                current.requests += 1
+                return current.mode
+            }
+            let (status, body): (HTTPResponseStatus, [UInt8]) = switch mode {
+            case let .serve(document): (.ok, document)
+            case let .fail(code): (HTTPResponseStatus(statusCode: code), Array("unavailable\n".utf8))
+            }
+            var head = HTTPResponseHead(version: request.version, status: status)
+            head.headers.add(name: "content-type", value: "application/json")
+            head.headers.add(name: "content-length", value: String(body.count))
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
+    }
+}
