@@ -1,30 +1,28 @@
-import Core
-
 /// Verified tokens of one event loop, keyed by the token's bytes: a repeated token costs one hash
 /// lookup instead of a signature check. An entry lives until the token's `exp` (plus the issuer's
 /// skew, as verification allows). The cache belongs to one snapshot and one set of fetched keys:
 /// a reload or a JWKS change starts a new one, so a removed key or issuer stops working at once.
 /// Bounded: when full, expired entries go first, then an arbitrary half.
-struct TokenCache {
+public struct TokenCache {
     struct Entry {
         let token: VerifiedToken
         /// Seconds since the epoch after which the entry is no longer used.
         let validUntil: Double
     }
 
-    static let defaultCapacity = 10_000
+    public static let defaultCapacity = 10_000
 
-    let capacity: Int
+    public let capacity: Int
     private var entries: [String: Entry] = [:]
 
-    init(capacity: Int = TokenCache.defaultCapacity) {
+    public init(capacity: Int = TokenCache.defaultCapacity) {
         self.capacity = capacity
     }
 
-    var count: Int { entries.count }
+    public var count: Int { entries.count }
 
     /// The cached verification of `token`, if still valid at `now`.
-    mutating func lookup(_ token: String, now: Double) -> VerifiedToken? {
+    public mutating func lookup(_ token: String, now: Double) -> VerifiedToken? {
         guard let entry = entries[token] else { return nil }
         guard now <= entry.validUntil else {
             entries[token] = nil
@@ -33,12 +31,12 @@ struct TokenCache {
         return entry.token
     }
 
-    mutating func insert(_ token: String, verified: VerifiedToken, validUntil: Double, now: Double) {
+    public mutating func insert(_ token: String, verified: VerifiedToken, validUntil: Double, now: Double) {
         if entries.count >= capacity { evict(now: now) }
         entries[token] = Entry(token: verified, validUntil: validUntil)
     }
 
-    mutating func removeAll() {
+    public mutating func removeAll() {
         entries.removeAll(keepingCapacity: true)
     }
 
