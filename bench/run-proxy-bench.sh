@@ -229,22 +229,24 @@ wait_quiet() {  # up to QUIET_TIMEOUT seconds for a 1-second window where the ma
   done
 }
 
-run_target() {  # run_target NAME URL PID
+run_target() {  # run_target NAME URL PID [HEADER]: HEADER ("Name: value") goes on every request
   local name="$1" url="$2" pid="$3" out rps p50 p99 errors non2xx mem
+  local header_args=()
+  if [ -n "${4:-}" ]; then header_args=(-H "$4"); fi
   wait_quiet
   local body
-  body="$(curl -fsS --max-time 2 "$url")" || die "$name: $url does not answer 200"
+  body="$(curl -fsS --max-time 2 "${header_args[@]}" "$url")" || die "$name: $url does not answer 200"
   [ "$body" = "ok" ] || die "$name: $url answered \"$body\", expected \"ok\""
   if [ "$WARMUP" != "0" ]; then
     log "$name: warm-up wrk -t$THREADS -c$CONNECTIONS -d$WARMUP $url"
-    run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+    run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${header_args[@]}" "$url" >/dev/null
   fi
   log "$name: $(wrk_cmd "$url")"
   local ticks0 upticks0 t0 t1 cpu upcpu machine0 machine1 kids kids0 kids1
   ticks0="$(cpu_ticks "$pid")"; upticks0="$(cpu_ticks "$upstream_pid")"; t0="$(date +%s.%N)"
   others_snapshot "$work/others.0"
   machine0="$(machine_ticks)"; children_ticks; kids0="$kids"
-  run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$work/wrk.out"
+  run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${header_args[@]}" "$url" >"$work/wrk.out"
   out="$(cat "$work/wrk.out")"
   t1="$(date +%s.%N)"
   machine1="$(machine_ticks)"
@@ -358,9 +360,21 @@ EOF
 
 policy_dir="$work/policies"
 mkdir -p "$policy_dir"
+# Two routes: /jwt needs an ES256 token (the conformance fixtures' key and a token made by joserfc,
+# the same token on every request, so the verified-token cache answers after the first), the rest is
+# plain.
+mkdir -p "$policy_dir/keys"
+cp "$repo/Tests/Fixtures/jwt/policies/keys/ec-jwks.json" "$policy_dir/keys/"
+jwt_token="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(next(c["authorization"] for c in d["cases"] if c["name"] == "es256-valid-on-ec"))' "$repo/Tests/Fixtures/jwt/cases.json")"
 cat >"$policy_dir/plain.yaml" <<'EOF'
 version: 1
+issuers:
+  ec: { issuer: https://ec.test, keys: [keys/ec-jwks.json], audiences: [conformance], algorithms: [ES256] }
 routes:
+  - name: jwt
+    match: { prefix: /jwt }
+    auth: { issuers: [ec] }
+    forward: { claims: { sub: x-user-id } }
   - name: plain
     match: { prefix: / }
     auth: none
@@ -390,7 +404,8 @@ proxy_pid=$!
 started+=("$proxy_pid")
 wait_http "http://127.0.0.1:$admin_port/healthz" "$proxy_pid" || die "tollgate-proxy did not become healthy: $(tail -20 "$work/proxy.stderr")"
 run_target "tollgate-proxy (plain route)" "http://127.0.0.1:$proxy_port/" "$proxy_pid"
-proxy_requests_metric="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(requests_total|upstream_errors_total)' | head -10 || true)"
+run_target "tollgate-proxy (JWT route, ES256, cached token)" "http://127.0.0.1:$proxy_port/jwt" "$proxy_pid" "Authorization: $jwt_token"
+proxy_requests_metric="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(requests_total|upstream_errors_total|auth_decisions_total)' | head -12 || true)"
 stop_pid "$proxy_pid"
 
 # (c) nginx proxy_pass
