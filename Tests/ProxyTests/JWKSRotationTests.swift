@@ -26,6 +26,25 @@ struct JWKSRotationTests {
         """
     }
 
+    /// A JWKS server, an upstream and a sidecar whose one issuer fetches from that server.
+    final class Setup {
+        let jwks: JWKSServer
+        let upstream: TestUpstream
+        let proxy: ProxyHarness
+
+        init(_ mode: JWKSServer.Mode, refresh: String) throws {
+            jwks = try JWKSServer(mode)
+            upstream = try TestUpstream()
+            proxy = try ProxyHarness(policies: ["p.yaml": JWKSRotationTests.policy(url: jwks.url, refresh: refresh)], upstreamPort: upstream.port)
+        }
+
+        deinit {
+            _ = proxy.stop()
+            upstream.shutdown()
+            jwks.shutdown()
+        }
+    }
+
     static func get(_ proxy: ProxyHarness, _ token: String) throws -> Int {
         try proxy.request("GET", "/echo", headers: [("Authorization", "Bearer \(tokens[token] ?? "missing")")]).status
     }
@@ -41,12 +60,9 @@ struct JWKSRotationTests {
 
     @Test("a new kid is accepted without restart (one early refetch); another unknown kid within 30 s is not refetched")
     func unknownKidRefetch() throws {
-        let jwks = try JWKSServer(.serve(try Self.document("jwks-a.json")))
-        defer { jwks.shutdown() }
-        let upstream = try TestUpstream()
-        defer { upstream.shutdown() }
-        let proxy = try ProxyHarness(policies: ["p.yaml": Self.policy(url: jwks.url, refresh: "1h")], upstreamPort: upstream.port)
-        defer { _ = proxy.stop() }
+        let setup = try Setup(.serve(try Self.document("jwks-a.json")), refresh: "1h")
+        defer { withExtendedLifetime(setup) {} }
+        let (jwks, proxy) = (setup.jwks, setup.proxy)
 
         #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 }, "ready once the JWKS is fetched")
         #expect(try Self.get(proxy, "a") == 200)
@@ -65,12 +81,9 @@ struct JWKSRotationTests {
 
     @Test("rotation: a kid published after start is picked up by an early refetch, RSA JWKs included")
     func rotationPickedUp() throws {
-        let jwks = try JWKSServer(.serve(try Self.document("jwks-a.json")))
-        defer { jwks.shutdown() }
-        let upstream = try TestUpstream()
-        defer { upstream.shutdown() }
-        let proxy = try ProxyHarness(policies: ["p.yaml": Self.policy(url: jwks.url, refresh: "1h")], upstreamPort: upstream.port)
-        defer { _ = proxy.stop() }
+        let setup = try Setup(.serve(try Self.document("jwks-a.json")), refresh: "1h")
+        defer { withExtendedLifetime(setup) {} }
+        let (jwks, upstream, proxy) = (setup.jwks, setup.upstream, setup.proxy)
         #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 })
         jwks.set(.serve(try Self.document("jwks-ab.json")))
         #expect(try Self.get(proxy, "b") == 200, "the unknown kid triggered a refetch and the request waited for it")
@@ -81,12 +94,9 @@ struct JWKSRotationTests {
 
     @Test("not ready until the first fetch; keys unavailable is 503; a failed refresh keeps the old keys and is counted")
     func failuresKeepKeys() throws {
-        let jwks = try JWKSServer(.fail(503))
-        defer { jwks.shutdown() }
-        let upstream = try TestUpstream()
-        defer { upstream.shutdown() }
-        let proxy = try ProxyHarness(policies: ["p.yaml": Self.policy(url: jwks.url, refresh: "1s")], upstreamPort: upstream.port)
-        defer { _ = proxy.stop() }
+        let setup = try Setup(.fail(503), refresh: "1s")
+        defer { withExtendedLifetime(setup) {} }
+        let (jwks, proxy) = (setup.jwks, setup.proxy)
 
         let notReady = try proxy.admin("GET", "/readyz")
         #expect(notReady.status == 503)
