@@ -46,6 +46,32 @@ final class JWTSidecarConformanceTests {
         }
     }
 
+    @Test("identity headers are removed on every route, auth: none included; Authorization passes there untouched")
+    func identityHeadersOnPublicRoutes() throws {
+        let response = try proxy.request("GET", "/public/x", headers: [
+            ("X-User-Id", "mallory"), ("X-User-Tier", "gold"), ("Authorization", "Bearer not-even-a-jwt"),
+        ])
+        #expect(response.status == 200)
+        let received = try #require(upstream.received.last)
+        #expect(received.headers(named: "x-user-id").isEmpty && received.headers(named: "x-user-tier").isEmpty)
+        #expect(received.header("authorization") == "Bearer not-even-a-jwt")
+    }
+
+    @Test("a reload that replaces a key file takes effect at once, cached tokens included")
+    func keyRotationByReload() throws {
+        let valid = try #require(JWTConformance.cases.first { $0.name == "rs256-valid-on-rsa" }?.authorization)
+        #expect(try proxy.request("GET", "/rsa/x", headers: [("Authorization", valid)]).status == 200)
+        #expect(try proxy.request("GET", "/rsa/x", headers: [("Authorization", valid)]).status == 200, "now cached")
+        let otherKey = JWTConformance.directory.deletingLastPathComponent().appendingPathComponent("keys/rsa2048.pem")
+        try proxy.writePolicy("keys/rsa.pem", try String(contentsOf: otherKey, encoding: .utf8))
+        let reload = try proxy.admin("POST", "/reload")
+        // 200 whether this call or the directory watcher (polling every second) installed the new set.
+        #expect(reload.status == 200, "\(reload.text)")
+        let after = try proxy.request("GET", "/rsa/x", headers: [("Authorization", valid)])
+        #expect(after.status == 401, "the old key is gone, and so is the cached verification")
+        #expect(after.header("www-authenticate")?.contains("error=\"invalid_token\"") == true)
+    }
+
     private func check(_ testCase: JWTConformance.Case, round: Int) throws {
         let before = upstream.received.count
         var headers = testCase.extraHeaders
