@@ -82,8 +82,8 @@ struct AuthenticatePhase: RequestPhase {
     static func bearerToken(_ value: String) -> Substring? {
         let utf8 = value.utf8
         guard utf8.count > 7 else { return nil }
-        let scheme = value.prefix(6)
-        guard scheme.lowercased() == "bearer" else { return nil }
+        // ASCII case-insensitive compare without allocating a lower-cased copy.
+        guard zip(utf8.prefix(6), "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
         var rest = value.dropFirst(6)
         guard rest.first == " " else { return nil }
         while rest.first == " " { rest = rest.dropFirst() }
