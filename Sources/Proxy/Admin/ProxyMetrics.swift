@@ -42,8 +42,10 @@ final class ProxyMetricsShard {
         /// By flag, `(on, off)`.
         var flagDecisions: [String: (on: UInt64, off: UInt64)] = [:]
         var authDecisions: [AuthDecision: UInt64] = [:]
+        var rateLimitDecisions: [RateLimitDecision: UInt64] = [:]
 
         mutating func merge(_ other: Snapshot) {
+            rateLimitDecisions.merge(other.rateLimitDecisions, uniquingKeysWith: &+)
             authDecisions.merge(other.authDecisions, uniquingKeysWith: &+)
             flagDecisions.merge(other.flagDecisions) { ($0.on &+ $1.on, $0.off &+ $1.off) }
             requests.merge(other.requests, uniquingKeysWith: &+)
@@ -80,6 +82,17 @@ final class ProxyMetricsShard {
 
     func recordAuthDecision(route: String, result: String, reason: String) {
         snapshot.authDecisions[AuthDecision(route: route, result: result, reason: reason), default: 0] &+= 1
+    }
+
+    struct RateLimitDecision: Hashable, Sendable {
+        let route: String
+        let limit: String
+        /// `allowed`, `limited`, `skipped` or `error`.
+        let result: String
+    }
+
+    func recordRateLimitDecision(route: String, limit: String, result: String) {
+        snapshot.rateLimitDecisions[RateLimitDecision(route: route, limit: limit, result: result), default: 0] &+= 1
     }
 
     func recordUpstreamError(_ kind: String) {
@@ -147,6 +160,11 @@ enum PrometheusText {
         out += "# TYPE tollgate_auth_decisions_total counter\n"
         for (key, value) in metrics.authDecisions.sorted(by: { ($0.key.route, $0.key.result, $0.key.reason) < ($1.key.route, $1.key.result, $1.key.reason) }) {
             out += "tollgate_auth_decisions_total{route=\"\(escape(key.route))\",result=\"\(key.result)\",reason=\"\(key.reason)\"} \(value)\n"
+        }
+        out += "# HELP tollgate_ratelimit_decisions_total Rate-limit decisions, by route, limit and result (allowed, limited, skipped, error).\n"
+        out += "# TYPE tollgate_ratelimit_decisions_total counter\n"
+        for (key, value) in metrics.rateLimitDecisions.sorted(by: { ($0.key.route, $0.key.limit, $0.key.result) < ($1.key.route, $1.key.limit, $1.key.result) }) {
+            out += "tollgate_ratelimit_decisions_total{route=\"\(escape(key.route))\",limit=\"\(escape(key.limit))\",result=\"\(key.result)\"} \(value)\n"
         }
         out += "# HELP tollgate_jwks_refresh_total JWKS fetches, by issuer and result.\n"
         out += "# TYPE tollgate_jwks_refresh_total counter\n"

@@ -30,6 +30,8 @@ final class Exchange: RoutableRequest {
     var subject: String?
     /// The verified token, when the route required one and it passed.
     var token: VerifiedToken?
+    /// Added to the upstream's response (the `RateLimit` fields of an admitted request).
+    var responseHeaders: [(String, String)] = []
     var upstreamStart: NIODeadline?
     var upstreamEnd: NIODeadline?
 

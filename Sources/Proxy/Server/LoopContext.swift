@@ -15,6 +15,8 @@ final class LoopContext {
     /// Verified tokens; emptied whenever the snapshot or a JWKS changes.
     var tokenCache = TokenCache()
     let signatures = SignatureVerifier()
+    /// This loop's view of the process's in-process token buckets.
+    let buckets: InProcessBuckets.LoopView
     /// Set once at start; asked for an early fetch on an unknown `kid`.
     var jwks: JWKSRefresher?
     var requestIDs = RequestIDGenerator()
@@ -27,7 +29,8 @@ final class LoopContext {
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
 
-    init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy) {
+    init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets) {
+        self.buckets = InProcessBuckets.LoopView(store: buckets)
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.snapshot = policy.snapshot
@@ -35,9 +38,30 @@ final class LoopContext {
         self.upstream = UpstreamPool(
             eventLoop: eventLoop, endpoint: configuration.upstream, connectTimeout: configuration.upstreamConnectTimeout)
         self.accessLog = AccessLog(format: configuration.logFormat, eventLoop: eventLoop)
-        self.phases = PhaseChain(phases: [RoutePhase(), AuthenticatePhase(), AuthorizePhase(), FlagGatePhase()])
+        self.phases = PhaseChain(phases: [RoutePhase(), AuthenticatePhase(), AuthorizePhase(), FlagGatePhase(), RateLimitPhase()])
         self.forward = ForwardPhase(trustedProxies: configuration.trustedProxies)
         deadlines.start(on: eventLoop)
+        scheduleBucketSweep()
+    }
+
+    static let bucketSweepInterval: TimeAmount = .seconds(10)
+    private var bucketSweeper: Scheduled<Void>?
+
+    /// Every 10 s: full buckets leave the shared registry (any loop may do it; it is idempotent) and
+    /// this loop's cache lets go of them, so idle keys cost no memory.
+    private func scheduleBucketSweep() {
+        bucketSweeper = eventLoop.assumeIsolated().scheduleTask(in: Self.bucketSweepInterval) { [self] in
+            buckets.store.sweep(now: WallClock.now() * 1_000_000)
+            buckets.prune()
+            scheduleBucketSweep()
+        }
+    }
+
+    /// Stops the periodic work this context scheduled (at shutdown).
+    func stopTimers() {
+        deadlines.stop()
+        bucketSweeper?.cancel()
+        bucketSweeper = nil
     }
 }
 
@@ -50,12 +74,12 @@ struct LoopContexts: Sendable {
     private let byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     let all: [NIOLoopBound<LoopContext>]
 
-    init(group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy) throws {
+    init(group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets) throws {
         var byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         var all: [NIOLoopBound<LoopContext>] = []
         for loop in group.makeIterator() {
             let bound = try loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, configuration: configuration, policy: policy), eventLoop: loop)
+                NIOLoopBound(LoopContext(eventLoop: loop, configuration: configuration, policy: policy, buckets: buckets), eventLoop: loop)
             }.wait()
             byLoop[ObjectIdentifier(loop)] = bound
             all.append(bound)

@@ -294,6 +294,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         if !response.headers.contains(name: "x-request-id") {
             response.headers.add(name: "x-request-id", value: exchange.requestID)
         }
+        for (name, value) in exchange.responseHeaders { response.headers.replaceOrAdd(name: name, value: value) }
         if !keepAlive || !requestEnded {
             // An early answer while the client is still sending: the rest of its body cannot be
             // told apart from a next request, so this connection ends with the response.

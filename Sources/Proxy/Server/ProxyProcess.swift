@@ -53,9 +53,10 @@ struct ProxyProcess {
             try? threadPool.syncShutdownGracefully()
             try? group.syncShutdownGracefully()
         }
+        let buckets = InProcessBuckets()
         let contexts: LoopContexts
         do {
-            contexts = try LoopContexts(group: group, configuration: configuration, policy: policy)
+            contexts = try LoopContexts(group: group, configuration: configuration, policy: policy, buckets: buckets)
         } catch {
             return fail("cannot start event loops: \(error)")
         }
@@ -118,7 +119,7 @@ struct ProxyProcess {
         for bound in contexts.all {
             try? bound.eventLoop.submit {
                 bound.value.upstream.closeAll()
-                bound.value.deadlines.stop()
+                bound.value.stopTimers()
                 bound.value.accessLog.flush()
             }.wait()
         }
