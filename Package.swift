@@ -46,6 +46,8 @@ let package = Package(
             dependencies: [
                 "COpenSSL", "CHiredis", "CPCRE2",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Core",
             swiftSettings: strict),

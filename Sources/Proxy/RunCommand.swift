@@ -15,6 +15,8 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Address to serve clients on.") var listen = "0.0.0.0:8080"
     @Option(help: "Address of the admin port (health, metrics, reload).") var admin = "127.0.0.1:9901"
     @Option(help: "Policy directory.") var policies = "./policies"
+    @Option(help: "Share rate limits through Redis: redis://[:password@]host:port[/db]. Without it they are in-process.") var redis: String?
+    @Option(help: "Longest wait for Redis; beyond it the limit's on_error decides.") var redisTimeout = "50ms"
     @Option(help: "Service name (labels; must agree with the policies' service when both are set).") var service: String?
     @Option(help: "PEM certificate chain: serve clients over TLS.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
@@ -31,7 +33,7 @@ struct RunCommand: ParsableCommand {
 
     static let environmentPrefix = "TOLLGATE_"
     static let environmentOptions = [
-        "upstream", "listen", "admin", "policies", "service", "tls-cert", "tls-key", "tls-client-ca", "threads",
+        "upstream", "listen", "admin", "policies", "redis", "redis-timeout", "service", "tls-cert", "tls-key", "tls-client-ca", "threads",
         "max-header-bytes", "max-body-bytes", "upstream-connect-timeout", "upstream-timeout", "idle-timeout",
         "trusted-proxies", "log-format", "log-level",
     ]
@@ -71,11 +73,18 @@ struct RunCommand: ParsableCommand {
             ("--upstream-connect-timeout", upstreamConnectTimeout, \ProxyConfiguration.upstreamConnectTimeout),
             ("--upstream-timeout", upstreamTimeout, \.upstreamTimeout),
             ("--idle-timeout", idleTimeout, \.idleTimeout),
+            ("--redis-timeout", redisTimeout, \.redisTimeout),
         ] as [(String, String, WritableKeyPath<ProxyConfiguration, TimeAmount>)] {
             guard let value = ProxyConfiguration.parseDuration(text), value > .zero else {
                 throw ValidationError("\(name) must be a duration like 250ms, 30s or 5m, got \"\(text)\"")
             }
             config[keyPath: path] = value
+        }
+        if let redis {
+            guard let endpoint = RedisEndpoint(url: redis) else {
+                throw ValidationError("--redis must be redis://[:password@]host[:port][/db], got a value that is not")
+            }
+            config.redis = endpoint
         }
         switch TrustedProxies.parse(trustedProxies) {
         case let .success(proxies): config.trustedProxies = proxies

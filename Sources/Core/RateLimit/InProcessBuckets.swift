@@ -83,6 +83,11 @@ public final class InProcessBuckets: Sendable {
             return outcomes
         }
 
+        /// Gives back what an admitted `take` charged (when another store then refused the request).
+        public func refund(_ requests: [(key: String, bucket: TokenBucket)]) {
+            for request in requests { refund(resolve(request.key), request.bucket) }
+        }
+
         /// Drops cached buckets that were retired (call now and then, e.g. after `sweep`).
         public func prune() {
             cache = cache.filter { $0.value.state.load(ordering: .relaxed) != Bucket.retired }

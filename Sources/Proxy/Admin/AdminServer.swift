@@ -43,7 +43,7 @@ struct AdminState: Sendable {
     let processMetrics: ProcessMetrics
     let threadPool: NIOThreadPool
     let jwks: JWKSRefresher
-    let store = "in-process"
+    let store: String
 }
 
 final class AdminHandler: ChannelInboundHandler {

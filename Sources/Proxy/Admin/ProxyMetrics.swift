@@ -43,8 +43,10 @@ final class ProxyMetricsShard {
         var flagDecisions: [String: (on: UInt64, off: UInt64)] = [:]
         var authDecisions: [AuthDecision: UInt64] = [:]
         var rateLimitDecisions: [RateLimitDecision: UInt64] = [:]
+        var storeErrors: UInt64 = 0
 
         mutating func merge(_ other: Snapshot) {
+            storeErrors &+= other.storeErrors
             rateLimitDecisions.merge(other.rateLimitDecisions, uniquingKeysWith: &+)
             authDecisions.merge(other.authDecisions, uniquingKeysWith: &+)
             flagDecisions.merge(other.flagDecisions) { ($0.on &+ $1.on, $0.off &+ $1.off) }
@@ -93,6 +95,10 @@ final class ProxyMetricsShard {
 
     func recordRateLimitDecision(route: String, limit: String, result: String) {
         snapshot.rateLimitDecisions[RateLimitDecision(route: route, limit: limit, result: result), default: 0] &+= 1
+    }
+
+    func recordStoreError() {
+        snapshot.storeErrors &+= 1
     }
 
     func recordUpstreamError(_ kind: String) {
@@ -166,6 +172,9 @@ enum PrometheusText {
         for (key, value) in metrics.rateLimitDecisions.sorted(by: { ($0.key.route, $0.key.limit, $0.key.result) < ($1.key.route, $1.key.limit, $1.key.result) }) {
             out += "tollgate_ratelimit_decisions_total{route=\"\(escape(key.route))\",limit=\"\(escape(key.limit))\",result=\"\(key.result)\"} \(value)\n"
         }
+        out += "# HELP tollgate_store_errors_total Rate-limit store calls that failed or timed out.\n"
+        out += "# TYPE tollgate_store_errors_total counter\n"
+        out += "tollgate_store_errors_total \(metrics.storeErrors)\n"
         out += "# HELP tollgate_jwks_refresh_total JWKS fetches, by issuer and result.\n"
         out += "# TYPE tollgate_jwks_refresh_total counter\n"
         for (key, value) in process.jwksRefreshCounts.sorted(by: { ($0.key.issuer, $0.key.result) < ($1.key.issuer, $1.key.result) }) {

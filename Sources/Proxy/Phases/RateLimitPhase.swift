@@ -13,31 +13,83 @@ struct RateLimitPhase: RequestPhase {
 
     func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
         guard let route = exchange.route, !route.limits.isEmpty else { return .proceed }
-        var requests: [(key: String, bucket: TokenBucket)] = []
         var applied: [RateLimitPolicy] = []
-        requests.reserveCapacity(route.limits.count)
+        var local: [(key: String, bucket: TokenBucket)] = [], localIndex: [Int] = []
+        var shared: [(key: String, bucket: TokenBucket)] = [], sharedIndex: [Int] = []
         for limit in route.limits {
             guard let key = BucketKey.make(limit, service: exchange.snapshot.service, route: route.name, exchange: exchange) else {
                 loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "skipped")
                 continue
             }
-            requests.append((key, TokenBucket(limit)))
+            if limit.local || loop.redis == nil {
+                local.append((key, TokenBucket(limit)))
+                localIndex.append(applied.count)
+            } else {
+                shared.append((key, TokenBucket(limit)))
+                sharedIndex.append(applied.count)
+            }
             applied.append(limit)
         }
-        guard !requests.isEmpty else { return .proceed }
-        let outcomes = loop.buckets.take(requests, now: WallClock.now() * 1_000_000)
-        return decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop)
+        guard !applied.isEmpty else { return .proceed }
+        var outcomes = [TokenBucket.Outcome?](repeating: nil, count: applied.count)
+        if !local.isEmpty {
+            let taken = loop.buckets.take(local, now: WallClock.now() * 1_000_000)
+            for (position, outcome) in taken.enumerated() { outcomes[localIndex[position]] = outcome }
+            if taken.contains(where: { !$0.allowed }) {
+                return decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop)
+            }
+        }
+        guard let redis = loop.redis, !shared.isEmpty else {
+            return decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop)
+        }
+        let sharedLimits = sharedIndex.map { applied[$0] }
+        guard redis.isUp else {
+            // The circuit is open: no waiting on a Redis that is down.
+            return storeError(route: route, limits: applied, shared: sharedLimits, outcomes: outcomes, local: local, exchange: exchange, loop: loop)
+        }
+        let promise = loop.eventLoop.makePromise(of: PhaseResult.self)
+        redis.take(shared).assumeIsolated().whenComplete { result in
+            switch result {
+            case let .success(taken):
+                for (position, outcome) in taken.enumerated() { outcomes[sharedIndex[position]] = outcome }
+                // A refusal by Redis takes nothing: give back what the in-process buckets took.
+                if taken.contains(where: { !$0.allowed }) { loop.buckets.refund(local) }
+                promise.succeed(decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop))
+            case .failure:
+                promise.succeed(storeError(
+                    route: route, limits: applied, shared: sharedLimits, outcomes: outcomes, local: local, exchange: exchange, loop: loop))
+            }
+        }
+        return .suspend(promise.futureResult)
     }
 
-    func decide(
-        route: Route, limits: [RateLimitPolicy], outcomes: [TokenBucket.Outcome], exchange: Exchange, loop: LoopContext
+    /// Redis unreachable, too slow or erring: each shared limit's `on_error` decides; any `deny` is 503.
+    private func storeError(
+        route: Route, limits: [RateLimitPolicy], shared: [RateLimitPolicy], outcomes: [TokenBucket.Outcome?],
+        local: [(key: String, bucket: TokenBucket)], exchange: Exchange, loop: LoopContext
     ) -> PhaseResult {
-        if let refused = outcomes.firstIndex(where: { !$0.allowed }) {
-            for (index, limit) in limits.enumerated() {
-                let result = index == refused ? "limited" : (index < refused ? "allowed" : "skipped")
-                if index <= refused { loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: result) }
-            }
-            let limit = limits[refused], outcome = outcomes[refused]
+        loop.metrics.recordStoreError()
+        for limit in shared { loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "error") }
+        if let denying = shared.first(where: { $0.onError == .deny }) {
+            loop.buckets.refund(local)
+            var problem = ProblemResponse(
+                status: .serviceUnavailable, slug: "store-unavailable", title: "Service Unavailable",
+                detail: "the rate-limit store is unavailable and limit \(denying.name) fails closed")
+            problem.headers.append(("retry-after", "1"))
+            problem.decision = "store-unavailable:\(denying.name)"
+            return .respond(problem)
+        }
+        return decide(route: route, limits: limits, outcomes: outcomes, exchange: exchange, loop: loop)
+    }
+
+    /// `outcomes[i]` is nil for a limit that was not evaluated (its store failed, or an earlier
+    /// store already refused).
+    func decide(
+        route: Route, limits: [RateLimitPolicy], outcomes: [TokenBucket.Outcome?], exchange: Exchange, loop: LoopContext
+    ) -> PhaseResult {
+        if let refused = outcomes.firstIndex(where: { $0?.allowed == false }), let outcome = outcomes[refused] {
+            loop.metrics.recordRateLimitDecision(route: route.name, limit: limits[refused].name, result: "limited")
+            let limit = limits[refused]
             let retryAfter = Self.seconds(outcome.waitMicroseconds)
             var problem = ProblemResponse(
                 status: .tooManyRequests, slug: "rate-limited", title: "Too Many Requests",
@@ -48,15 +100,18 @@ struct RateLimitPhase: RequestPhase {
             problem.decision = "rate-limited:\(limit.name)"
             return .respond(problem)
         }
-        var tightest = 0
+        var tightest: Int?
         for (index, limit) in limits.enumerated() {
+            guard let outcome = outcomes[index] else { continue }
             loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "allowed")
-            if outcomes[index].remaining < outcomes[tightest].remaining { tightest = index }
+            if tightest.map({ outcome.remaining < outcomes[$0]!.remaining }) ?? true { tightest = index }
         }
-        let limit = limits[tightest], outcome = outcomes[tightest]
-        exchange.responseHeaders.append(("ratelimit-policy", Self.policyField(limit)))
-        exchange.responseHeaders.append((
-            "ratelimit", Self.field(limit, remaining: outcome.remaining, seconds: Self.seconds(outcome.waitMicroseconds))))
+        if let tightest, let outcome = outcomes[tightest] {
+            let limit = limits[tightest]
+            exchange.responseHeaders.append(("ratelimit-policy", Self.policyField(limit)))
+            exchange.responseHeaders.append((
+                "ratelimit", Self.field(limit, remaining: outcome.remaining, seconds: Self.seconds(outcome.waitMicroseconds))))
+        }
         return .proceed
     }
 

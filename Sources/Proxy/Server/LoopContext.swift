@@ -17,6 +17,8 @@ final class LoopContext {
     let signatures = SignatureVerifier()
     /// This loop's view of the process's in-process token buckets.
     let buckets: InProcessBuckets.LoopView
+    /// This loop's Redis connection for shared limits (nil without `--redis`).
+    let redis: RedisBuckets?
     /// Set once at start; asked for an early fetch on an unknown `kid`.
     var jwks: JWKSRefresher?
     var requestIDs = RequestIDGenerator()
@@ -31,6 +33,8 @@ final class LoopContext {
 
     init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets) {
         self.buckets = InProcessBuckets.LoopView(store: buckets)
+        self.redis = configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
+        redis?.start()
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.snapshot = policy.snapshot
@@ -62,6 +66,7 @@ final class LoopContext {
         deadlines.stop()
         bucketSweeper?.cancel()
         bucketSweeper = nil
+        redis?.client.close()
     }
 }
 

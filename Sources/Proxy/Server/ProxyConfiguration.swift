@@ -32,6 +32,10 @@ struct ProxyConfiguration: Sendable {
     /// A client that sends nothing for this long between requests (or mid-request) is closed.
     var idleTimeout: TimeAmount = .seconds(60)
     var trustedProxies = TrustedProxies.none
+    /// Shared limits go here when set; otherwise every limit is in-process.
+    var redis: RedisEndpoint?
+    var redisTimeout: TimeAmount = .milliseconds(50)
+    var store: String { redis == nil ? "in-process" : "redis" }
     var logFormat = AccessLog.Format.json
     var logLevel = "info"
     /// How often the policy directory is checked for changes.

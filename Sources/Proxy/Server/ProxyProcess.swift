@@ -78,7 +78,8 @@ struct ProxyProcess {
         do {
             admin = try AdminServer.bind(
                 group: group, endpoint: configuration.admin,
-                state: AdminState(reloader: reloader, contexts: contexts, processMetrics: processMetrics, threadPool: threadPool, jwks: jwks))
+                state: AdminState(reloader: reloader, contexts: contexts, processMetrics: processMetrics, threadPool: threadPool, jwks: jwks,
+                                  store: configuration.store))
         } catch {
             try? listener.channel.close().wait()
             return fail("cannot listen on admin \(configuration.admin): \(Self.describe(error))")
@@ -88,7 +89,7 @@ struct ProxyProcess {
             "listen": "\(configuration.listen)", "admin": "\(configuration.admin)",
             "upstream": "\(configuration.upstream)", "policy_hash": "\(snapshot.shortHash)",
             "routes": "\(snapshot.routes.count)", "tls": "\(tls != nil)", "threads": "\(configuration.threads)",
-            "store": "in-process",
+            "store": "\(configuration.store)", "redis": "\(configuration.redis?.description ?? "none")",
         ])
 
         let serviceGroup = ServiceGroup(

@@ -1,0 +1,82 @@
+internal import CHiredis
+
+/// A reply from Redis.
+public enum RESPValue: Sendable, Hashable {
+    case simpleString(String)
+    case error(String)
+    case integer(Int64)
+    case bulkString([UInt8])
+    case null
+    case array([RESPValue])
+
+    public var string: String? {
+        switch self {
+        case let .simpleString(text): text
+        case let .bulkString(bytes): String(decoding: bytes, as: UTF8.self)
+        default: nil
+        }
+    }
+}
+
+/// Incremental RESP parsing by hiredis's reader (`redisReaderFeed` / `redisReaderGetReply`): feed it
+/// whatever bytes arrived, then take every complete reply. Not thread-safe: one per connection.
+public final class RESPReader {
+    public struct ProtocolError: Error, Sendable, CustomStringConvertible {
+        public let description: String
+    }
+
+    private let reader: UnsafeMutablePointer<redisReader>
+
+    public init() {
+        guard let reader = redisReaderCreate() else { preconditionFailure("redisReaderCreate: out of memory") }
+        self.reader = reader
+    }
+
+    deinit {
+        redisReaderFree(reader)
+    }
+
+    public func feed(_ bytes: UnsafeRawBufferPointer) throws(ProtocolError) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        guard redisReaderFeed(reader, base.assumingMemoryBound(to: CChar.self), bytes.count) == REDIS_OK else {
+            throw ProtocolError(description: errorText())
+        }
+    }
+
+    /// The next complete reply, or nil until more bytes arrive.
+    public func next() throws(ProtocolError) -> RESPValue? {
+        var reply: UnsafeMutableRawPointer?
+        guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw ProtocolError(description: errorText()) }
+        guard let reply else { return nil }
+        defer { freeReplyObject(reply) }
+        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+    }
+
+    private func errorText() -> String {
+        withUnsafeBytes(of: reader.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
+        let node = reply.pointee
+        func text() -> [UInt8] {
+            guard let str = node.str else { return [] }
+            return Array(UnsafeRawBufferPointer(start: str, count: Int(node.len)))
+        }
+        switch node.type {
+        case REDIS_REPLY_STATUS: return .simpleString(String(decoding: text(), as: UTF8.self))
+        case REDIS_REPLY_ERROR: return .error(String(decoding: text(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER: return .integer(node.integer)
+        case REDIS_REPLY_STRING: return .bulkString(text())
+        case REDIS_REPLY_ARRAY:
+            var elements: [RESPValue] = []
+            elements.reserveCapacity(Int(node.elements))
+            for index in 0..<Int(node.elements) {
+                if let element = node.element[index] { elements.append(convert(element)) }
+            }
+            return .array(elements)
+        default: return .null
+        }
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// Where Redis is: `redis://[:password@]host[:port][/db]` (spec/proxy.md).
+public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
+    public let host: String
+    public let port: Int
+    public let password: String?
+    public let database: Int
+
+    public init?(url: String) {
+        guard let components = URLComponents(string: url), components.scheme == "redis", let host = components.host, !host.isEmpty
+        else { return nil }
+        self.host = host
+        self.port = components.port ?? 6379
+        self.password = components.password.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
+        let path = components.path.drop { $0 == "/" }
+        guard path.isEmpty || Int(path) != nil else { return nil }
+        self.database = Int(path) ?? 0
+        guard port > 0, port < 65536, database >= 0 else { return nil }
+    }
+
+    /// Without the password.
+    public var description: String { "redis://\(host):\(port)/\(database)" }
+}
+
+/// A Redis connection owned by one event loop: commands are pipelined (replies answer a FIFO of
+/// promises), each has a deadline, and the connection is remade with jittered back-off when it is
+/// lost. While it is not up, commands fail at once — requests never wait on a Redis that is down.
+/// A command that outlives its deadline closes the connection (a stuck server is a down server);
+/// the reconnect's handshake (AUTH, SELECT, `onConnect`) is the probe that brings it back.
+///
+/// Everything here runs on `loop`; call it only from there.
+public final class RedisClient {
+    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        case unavailable(String)
+        case timedOut
+        case server(String)
+
+        public var description: String {
+            switch self {
+            case let .unavailable(reason): "Redis unavailable: \(reason)"
+            case .timedOut: "Redis did not answer in time"
+            case let .server(message): "Redis error: \(message)"
+            }
+        }
+    }
+
+    public enum State: Equatable {
+        case idle, connecting, ready, waiting, closed
+    }
+
+    public let loop: any EventLoop
+    public let endpoint: RedisEndpoint
+    public let timeout: TimeAmount
+    /// Run on every new connection after AUTH and SELECT, before it takes commands (e.g. SCRIPT LOAD).
+    private let onConnect: ((RedisClient) -> EventLoopFuture<Void>)?
+    public private(set) var state = State.idle
+    /// Why the last connection attempt or connection failed.
+    public private(set) var lastError: String?
+    private var channel: (any Channel)?
+    private var handler: RedisChannelHandler?
+    private var failures = 0
+    private var reconnect: Scheduled<Void>?
+    /// Commands sent during the handshake go through even though the state is not `ready` yet.
+    private var handshaking = false
+
+    public static let minimumBackoff: TimeAmount = .milliseconds(100)
+    public static let maximumBackoff: TimeAmount = .seconds(2)
+
+    public init(loop: any EventLoop, endpoint: RedisEndpoint, timeout: TimeAmount, onConnect: ((RedisClient) -> EventLoopFuture<Void>)? = nil) {
+        self.loop = loop
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.onConnect = onConnect
+    }
+
+    public func start() {
+        guard state == .idle else { return }
+        connect()
+    }
+
+    public func close() {
+        state = .closed
+        reconnect?.cancel()
+        channel?.close(promise: nil)
+    }
+
+    /// Sends one command; fails at once with `.unavailable` when the connection is not up.
+    public func send(_ arguments: [[UInt8]]) -> EventLoopFuture<RESPValue> {
+        guard state == .ready || handshaking, let channel, let handler else {
+            return loop.makeFailedFuture(Failure.unavailable(lastError ?? "not connected"))
+        }
+        let promise = loop.makePromise(of: RESPValue.self)
+        let deadline = loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            promise.fail(Failure.timedOut)
+            // A server that does not answer is down: drop the connection, fail what is queued, retry.
+            lastError = "a command timed out"
+            channel.close(promise: nil)
+        }
+        handler.enqueue(promise, deadline: deadline)
+        var buffer = channel.allocator.buffer(capacity: 64)
+        buffer.writeBytes(RESPCommand.format(arguments))
+        channel.writeAndFlush(buffer, promise: nil)
+        return promise.futureResult
+    }
+
+    public func send(_ arguments: String...) -> EventLoopFuture<RESPValue> {
+        send(arguments.map { Array($0.utf8) })
+    }
+
+    private func connect() {
+        state = .connecting
+        ClientBootstrap(group: loop)
+            .connectTimeout(max(timeout, .milliseconds(200)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler()) }
+            }
+            .connect(host: endpoint.host, port: endpoint.port)
+            .assumeIsolated()
+            .whenComplete { [self] result in
+                switch result {
+                case let .success(channel):
+                    guard state != .closed, let handler = try? channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self)
+                    else { channel.close(promise: nil); return }
+                    self.channel = channel
+                    self.handler = handler
+                    channel.closeFuture.assumeIsolated().whenComplete { [self] _ in connectionLost(channel) }
+                    handshake()
+                case let .failure(error):
+                    failed("connect: \(error)")
+                }
+            }
+    }
+
+    private func handshake() {
+        handshaking = true
+        var steps: [() -> EventLoopFuture<RESPValue>] = []
+        if let password = endpoint.password { steps.append { [self] in send("AUTH", password) } }
+        if endpoint.database != 0 { steps.append { [self] in send("SELECT", String(endpoint.database)) } }
+        func run(_ index: Int) {
+            guard index < steps.count else {
+                let extra = onConnect?(self) ?? loop.makeSucceededVoidFuture()
+                extra.assumeIsolated().whenComplete { [self] result in
+                    handshaking = false
+                    switch result {
+                    case .success:
+                        state = .ready
+                        failures = 0
+                        lastError = nil
+                    case let .failure(error):
+                        lastError = "handshake: \(error)"
+                        channel?.close(promise: nil)
+                    }
+                }
+                return
+            }
+            steps[index]().assumeIsolated().whenComplete { [self] result in
+                switch result {
+                case .success(.error(let message)):
+                    handshaking = false
+                    lastError = "handshake: \(message)"
+                    channel?.close(promise: nil)
+                case .success:
+                    run(index + 1)
+                case let .failure(error):
+                    handshaking = false
+                    lastError = "handshake: \(error)"
+                    channel?.close(promise: nil)
+                }
+            }
+        }
+        run(0)
+    }
+
+    private func connectionLost(_ lost: any Channel) {
+        guard channel === lost else { return }
+        channel = nil
+        handler?.failAll(Failure.unavailable(lastError ?? "connection closed"))
+        handler = nil
+        handshaking = false
+        failed(lastError ?? "connection closed")
+    }
+
+    private func failed(_ reason: String) {
+        lastError = reason
+        guard state != .closed else { return }
+        state = .waiting
+        failures += 1
+        // Exponential back-off with full jitter between half and all of it.
+        let exponent = min(failures - 1, 5)
+        let ceiling = min(Self.minimumBackoff.nanoseconds << Int64(exponent), Self.maximumBackoff.nanoseconds)
+        let delay = TimeAmount.nanoseconds(Int64.random(in: (ceiling / 2)...ceiling))
+        reconnect = loop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            guard state == .waiting else { return }
+            connect()
+        }
+    }
+}
+
+@available(*, unavailable)
+extension RedisClient: Sendable {}
+
+/// Parses replies with hiredis's reader and completes the oldest pending command with each.
+final class RedisChannelHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private struct Pending {
+        let promise: EventLoopPromise<RESPValue>
+        let deadline: Scheduled<Void>
+    }
+
+    private let reader = RESPReader()
+    private var pending: CircularBuffer<Pending> = []
+
+    func enqueue(_ promise: EventLoopPromise<RESPValue>, deadline: Scheduled<Void>) {
+        pending.append(Pending(promise: promise, deadline: deadline))
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        do {
+            try buffer.withUnsafeReadableBytes { try reader.feed($0) }
+            while let reply = try reader.next() {
+                guard let next = pending.popFirst() else {
+                    // A reply nobody asked for: the stream cannot be trusted any more.
+                    context.close(promise: nil)
+                    return
+                }
+                next.deadline.cancel()
+                next.promise.succeed(reply)
+            }
+        } catch {
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func failAll(_ error: any Error) {
+        while let next = pending.popFirst() {
+            next.deadline.cancel()
+            next.promise.fail(error)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension RedisChannelHandler: Sendable {}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// A real `redis-server` on a loopback port, started and stopped by the test (no persistence, no
+/// config file). `restart()` keeps the port, as a restarted server would.
+public final class RedisServer {
+    public let port: Int
+    public private(set) var process: Process?
+    private let directory: URL
+
+    public enum Failure: Error, CustomStringConvertible {
+        case notInstalled
+        case notReady(String)
+
+        public var description: String {
+            switch self {
+            case .notInstalled: "redis-server is not installed (apt-get install redis-server; scripts/setup does it)"
+            case let .notReady(output): "redis-server did not start: \(output)"
+            }
+        }
+    }
+
+    public static var executable: String? {
+        ["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server"]
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    public init(password: String? = nil) throws {
+        port = freeLoopbackPort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-redis-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        self.password = password
+        try start()
+    }
+
+    private let password: String?
+
+    public var url: String {
+        password.map { "redis://:\($0)@127.0.0.1:\(port)" } ?? "redis://127.0.0.1:\(port)"
+    }
+
+    public func start() throws {
+        guard let executable = Self.executable else { throw Failure.notInstalled }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        var arguments = [
+            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", directory.path, "--daemonize", "no", "--loglevel", "warning", "--enable-debug-command", "local",
+        ]
+        if let password { arguments += ["--requirepass", password] }
+        process.arguments = arguments
+        let log = directory.appendingPathComponent("redis.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: log)
+        process.standardError = process.standardOutput
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            if (try? command(["PING"]))?.contains("PONG") == true || (try? command(["PING"]))?.contains("NOAUTH") == true { return }
+            if !process.isRunning { break }
+            usleep(50_000)
+        }
+        throw Failure.notReady((try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
+    /// SIGKILL: a crash, not a shutdown.
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    public func restart() throws {
+        kill()
+        try start()
+    }
+
+    /// One command over a fresh connection, the reply as raw RESP text (for checks in tests).
+    public func command(_ arguments: [String]) throws -> String {
+        let connection = try RawHTTPConnection(port: port, timeout: 2)
+        var text = ""
+        if let password { text += "*2\r\n$4\r\nAUTH\r\n$\(password.utf8.count)\r\n\(password)\r\n" }
+        text += "*\(arguments.count)\r\n" + arguments.map { "$\($0.utf8.count)\r\n\($0)\r\n" }.joined()
+        text += "*1\r\n$4\r\nQUIT\r\n"
+        try connection.send(text)
+        return String(decoding: try connection.readToEnd(), as: UTF8.self)
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
