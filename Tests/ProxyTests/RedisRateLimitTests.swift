@@ -110,7 +110,8 @@ struct RedisRateLimitTests {
     @Test("Redis killed: on_error decides at once (allow passes, deny is 503); restarted: enforced again within 5 s")
     func faults() throws {
         let redis = try RedisServer()
-        let fixture = try ProxyFixture(policy: Self.policy, arguments: ["--redis", redis.url, "--redis-timeout", "50ms"])
+        let fixture = try ProxyFixture(
+            policy: Self.policy, arguments: ["--redis", redis.url, "--redis-timeout", "50ms", "--threads", "2"])
         try Self.waitForRedis([fixture.proxy])
         #expect(try fixture.proxy.request("GET", "/echo/closed").status == 200)
         redis.kill()
@@ -141,6 +142,10 @@ struct RedisRateLimitTests {
         }
         #expect(enforced, "Redis back: limits enforced again within 5 s")
         #expect(fixture.proxy.process.isRunning)
+        try Self.waitForRedis([fixture.proxy])
+        // One connection per event loop, and none leaked by the reconnects (plus the one asking).
+        let clients = try redis.command(["CLIENT", "LIST"]).split(separator: "\n").filter { $0.contains("addr=") }
+        #expect(clients.count == 3, "\(clients)")
     }
 
     /// Until every event loop of every sidecar has its Redis connection up: an admitted request
