@@ -369,7 +369,7 @@ jwt_token="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(
 cat >"$policy_dir/plain.yaml" <<'EOF'
 version: 1
 issuers:
-  ec: { issuer: https://ec.test, keys: [keys/ec-jwks.json], audiences: [conformance], algorithms: [ES256] }
+  ec: { issuer: https://ec.test, keys: [keys/ec-jwks.json], audiences: [conformance], algorithms: [ES256, ES384, ES512] }
 routes:
   - name: jwt
     match: { prefix: /jwt }

@@ -117,7 +117,8 @@ public enum JWTVerifier {
         }
 
         // Signature first: nothing a forger wrote is looked at further than needed to pick the key.
-        var failure = JWTFailure(.algorithm, "alg \(algorithm) is not accepted for iss \(sanitized(iss))")
+        // The failure is described only when it is known (building messages costs on the good path).
+        var failure: JWTFailure?
         var verifiedBy: IssuerPolicy?
         search: for issuer in candidates {
             guard issuer.algorithms.contains(algorithm) else { continue }
@@ -144,7 +145,9 @@ public enum JWTVerifier {
                 break search
             }
         }
-        guard let issuer = verifiedBy else { return .failure(failure) }
+        guard let issuer = verifiedBy else {
+            return .failure(failure ?? JWTFailure(.algorithm, "alg \(algorithm) is not accepted for iss \(sanitized(iss))"))
+        }
 
         let skew = issuer.clockSkew.secondsDouble
         guard let exp = claims["exp"] else { return .failure(JWTFailure(.missingExpiry, "the token has no exp")) }
@@ -194,8 +197,12 @@ public enum JWTVerifier {
     /// A value from the token, shortened and stripped of anything that could break out of a quoted
     /// header parameter or a log line.
     static func sanitized(_ text: String) -> String {
-        let kept = text.unicodeScalars.prefix(64).filter { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" }
-        return "'" + String(String.UnicodeScalarView(kept)) + "'"
+        var kept: [UInt8] = [UInt8(ascii: "'")]
+        for byte in text.utf8.prefix(64) where byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
+            kept.append(byte)
+        }
+        kept.append(UInt8(ascii: "'"))
+        return String(decoding: kept, as: UTF8.self)
     }
 }
 

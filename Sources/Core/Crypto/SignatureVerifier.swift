@@ -7,7 +7,9 @@ internal import COpenSSL
 public final class SignatureVerifier {
     private struct Slot: Hashable {
         let key: ObjectIdentifier
-        let algorithm: JWTAlgorithm
+        /// The algorithm's position in `JWTAlgorithm.allCases`: hashing a small integer, not the
+        /// enum's String raw value.
+        let algorithm: Int
     }
 
     /// Owns one OpenSSL context and the key it was made for (so the key outlives it).
@@ -41,6 +43,8 @@ public final class SignatureVerifier {
     /// Keys come and go with reloads and JWKS rotation; past this many contexts, start over.
     private static let maximumContexts = 256
     private var contexts: [Slot: Context] = [:]
+    /// The last context used: a loop verifying one issuer's tokens skips even the dictionary hash.
+    private var last: (slot: Slot, context: Context)?
 
     public init() {}
 
@@ -50,7 +54,9 @@ public final class SignatureVerifier {
         _ algorithm: JWTAlgorithm, key: VerificationKey, signingInput: UnsafeRawBufferPointer, signature: [UInt8]
     ) -> Bool {
         guard key.fits(algorithm), let context = context(for: algorithm, key: key) else { return false }
-        defer { ERR_clear_error() }
+        // Only a failure leaves errors on the thread's queue; clearing an empty queue unconditionally
+        // costs ~200 ns in OpenSSL 3.0, half of an HS256 verification.
+        defer { if ERR_peek_error() != 0 { ERR_clear_error() } }
         switch context.handle {
         case let .digestThenVerify(pkey, digest, digestLength):
             var hash = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
@@ -93,12 +99,17 @@ public final class SignatureVerifier {
     // MARK: Contexts
 
     private func context(for algorithm: JWTAlgorithm, key: VerificationKey) -> Context? {
-        let slot = Slot(key: ObjectIdentifier(key), algorithm: algorithm)
-        if let context = contexts[slot], context.key === key { return context }
+        let slot = Slot(key: ObjectIdentifier(key), algorithm: algorithm.ordinal)
+        if let last, last.slot == slot, last.context.key === key { return last.context }
+        if let context = contexts[slot], context.key === key {
+            last = (slot, context)
+            return context
+        }
         guard let handle = Self.makeHandle(algorithm, key: key) else { return nil }
         if contexts.count >= Self.maximumContexts { contexts.removeAll(keepingCapacity: true) }
         let context = Context(key: key, handle: handle)
         contexts[slot] = context
+        last = (slot, context)
         return context
     }
 
@@ -212,6 +223,24 @@ final class FetchedDigests: Sendable {
 }
 
 extension JWTAlgorithm {
+    var ordinal: Int {
+        switch self {
+        case .hs256: 0
+        case .hs384: 1
+        case .hs512: 2
+        case .rs256: 3
+        case .rs384: 4
+        case .rs512: 5
+        case .ps256: 6
+        case .ps384: 7
+        case .ps512: 8
+        case .es256: 9
+        case .es384: 10
+        case .es512: 11
+        case .edDSA: 12
+        }
+    }
+
     /// Output length of the algorithm's hash (EdDSA: SHA-512 inside Ed25519).
     var digestLength: Int {
         switch self {
