@@ -88,7 +88,8 @@ struct AuthenticatePhase: RequestPhase {
         guard rest.first == " " else { return nil }
         while rest.first == " " { rest = rest.dropFirst() }
         while rest.last == " " { rest = rest.dropLast() }
-        guard !rest.isEmpty, !rest.contains(" ") else { return nil }
+        // Byte search: `contains(" ")` on a Substring would be Foundation's locale-aware string search.
+        guard !rest.isEmpty, !rest.utf8.contains(UInt8(ascii: " ")) else { return nil }
         return rest
     }
 }
