@@ -19,7 +19,7 @@
 # Needs root (or sudo) only when nginx, wrk or curl must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same pair at one connection (added latency), and redis-benchmark of the limit script's EVALSHA."; }
 
 build=1
 for arg in "$@"; do
@@ -38,6 +38,7 @@ PROXY_THREADS="${PROXY_THREADS:-2}"
 UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-2}"
 BASE_PORT="${BASE_PORT:-18310}"
 QUIET_TIMEOUT="${QUIET_TIMEOUT:-120}"
+RATELIMIT="${RATELIMIT:-0}"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
@@ -52,6 +53,11 @@ missing=()
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ "$RATELIMIT" = "1" ]; then
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+  command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
+fi
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   sudo=""
@@ -88,9 +94,11 @@ upstream_port=$((BASE_PORT))
 proxy_port=$((BASE_PORT + 1))
 admin_port=$((BASE_PORT + 2))
 nginx_proxy_port=$((BASE_PORT + 3))
-for port in "$upstream_port" "$proxy_port" "$admin_port" "$nginx_proxy_port"; do
+redis_port=$((BASE_PORT + 4))
+haproxy_port=$((BASE_PORT + 5))
+for port in "$upstream_port" "$proxy_port" "$admin_port" "$nginx_proxy_port" "$redis_port" "$haproxy_port"; do
   if [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then
-    die "port $port on this machine is in use; set BASE_PORT to a free range (4 ports)"
+    die "port $port on this machine is in use; set BASE_PORT to a free range (6 ports)"
   fi
 done
 
@@ -416,6 +424,107 @@ wait_http "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid" || die "nginx
 run_target "nginx proxy_pass (keepalive 64)" "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid"
 stop_pid "$nginx_proxy_pid"
 
+# --- rate-limit targets (RATELIMIT=1) ------------------------------------------------------------------
+ratelimit_notes=()
+if [ "$RATELIMIT" = "1" ]; then
+  redis_bin="$(command -v redis-server || echo /usr/bin/redis-server)"
+  haproxy_bin="$(command -v haproxy || echo /usr/sbin/haproxy)"
+  rl_dir="$work/ratelimit"
+  mkdir -p "$rl_dir/policies/keys"
+  cp "$repo/Tests/Fixtures/jwt/policies/keys/rsa.pem" "$rl_dir/policies/keys/rsa.pem"
+  rs_token="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(next(c["authorization"] for c in d["cases"] if c["name"] == "rs256-valid-on-rsa"))' "$repo/Tests/Fixtures/jwt/cases.json")"
+  cat >"$rl_dir/policies/ratelimit.yaml" <<'EOF'
+version: 1
+service: bench
+issuers:
+  rsa: { issuer: https://rsa.test, keys: [keys/rsa.pem], audiences: [conformance], algorithms: [RS256] }
+limits:
+  # Never runs out: every request still makes its EVALSHA round trip and writes its bucket.
+  roomy: { rate: 1000000000/s, burst: 1000000000, key: [ip] }
+routes:
+  - name: limited
+    match: { prefix: /limited }
+    auth: { issuers: [rsa] }
+    limits: [roomy]
+  - name: jwt
+    match: { prefix: / }
+    auth: { issuers: [rsa] }
+EOF
+  log "redis-server on 127.0.0.1:$redis_port"
+  "$redis_bin" --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$rl_dir" --daemonize no --loglevel warning \
+    </dev/null >"$rl_dir/redis.log" 2>&1 &
+  redis_pid=$!
+  started+=("$redis_pid")
+  for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  rl_cmd=("$proxy_bin" run --upstream "http://127.0.0.1:$upstream_port" --listen "127.0.0.1:$proxy_port"
+    --admin "127.0.0.1:$admin_port" --policies "$rl_dir/policies" --threads "$PROXY_THREADS" --log-format json
+    --redis "redis://127.0.0.1:$redis_port" --redis-timeout 50ms)
+  log "tollgate-proxy with Redis: ${rl_cmd[*]} >/dev/null"
+  "${rl_cmd[@]}" </dev/null >/dev/null 2>"$work/proxy-rl.stderr" &
+  rl_pid=$!
+  started+=("$rl_pid")
+  wait_http "http://127.0.0.1:$admin_port/healthz" "$rl_pid" || die "tollgate-proxy (redis) did not become healthy: $(tail -20 "$work/proxy-rl.stderr")"
+  run_target "tollgate-proxy (RS256 route, no limit)" "http://127.0.0.1:$proxy_port/jwt" "$rl_pid" "Authorization: $rs_token"
+  run_target "tollgate-proxy (RS256 route + one Redis limit)" "http://127.0.0.1:$proxy_port/limited" "$rl_pid" "Authorization: $rs_token"
+  # Added latency at one connection (no queueing): p50 of the limited route minus the unlimited one.
+  saved=("$CONNECTIONS" "$THREADS")
+  CONNECTIONS=1 THREADS=1
+  run_target "tollgate-proxy, 1 connection (RS256 route, no limit)" "http://127.0.0.1:$proxy_port/jwt" "$rl_pid" "Authorization: $rs_token"
+  run_target "tollgate-proxy, 1 connection (RS256 route + one Redis limit)" "http://127.0.0.1:$proxy_port/limited" "$rl_pid" "Authorization: $rs_token"
+  CONNECTIONS="${saved[0]}" THREADS="${saved[1]}"
+  rl_metrics="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(ratelimit_decisions_total|store_errors_total|auth_decisions_total)' || true)"
+  stop_pid "$rl_pid"
+
+  # HAProxy: the same RS256 check (jwt_verify against the same PEM, every request: HAProxy has no
+  # verified-token cache) and a per-source-IP request-rate stick table whose limit is never reached.
+  cat >"$rl_dir/haproxy.cfg" <<EOF
+global
+    nbthread $PROXY_THREADS
+    maxconn 4096
+    pidfile $rl_dir/haproxy.pid
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+    option http-keep-alive
+frontend fe
+    bind 127.0.0.1:$haproxy_port
+    stick-table type ip size 100k expire 60s store http_req_rate(10s)
+    http-request track-sc0 src
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 1000000000 }
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('\$.alg')
+    http-request deny deny_status 401 unless { var(txn.jwt_alg) -m str RS256 }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,"$rl_dir/policies/keys/rsa.pem") -m int 1 }
+    default_backend be
+backend be
+    http-reuse always
+    server up 127.0.0.1:$upstream_port
+EOF
+  "$haproxy_bin" -c -q -f "$rl_dir/haproxy.cfg" >&2 || die "haproxy config is invalid"
+  "$haproxy_bin" -db -f "$rl_dir/haproxy.cfg" </dev/null >"$rl_dir/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  started+=("$haproxy_pid")
+  for _ in $(seq 1 100); do curl -fs -o /dev/null -H "Authorization: $rs_token" "http://127.0.0.1:$haproxy_port/" && break; sleep 0.1; done
+  run_target "haproxy $("$haproxy_bin" -v | head -1 | awk '{print $3}') (jwt_verify RS256 + stick-table)" "http://127.0.0.1:$haproxy_port/" "$haproxy_pid" "Authorization: $rs_token"
+  saved=("$CONNECTIONS" "$THREADS")
+  CONNECTIONS=1 THREADS=1
+  run_target "haproxy, 1 connection (jwt_verify RS256 + stick-table)" "http://127.0.0.1:$haproxy_port/" "$haproxy_pid" "Authorization: $rs_token"
+  CONNECTIONS="${saved[0]}" THREADS="${saved[1]}"
+  stop_pid "$haproxy_pid"
+
+  # The store's own ceiling: redis-benchmark of the same script, one bucket per request like the route's.
+  script="$(awk '/public static let source = """/ { on = 1; next } on && /^ *"""/ { exit } on { sub(/^        /, ""); print }' "$repo/Sources/Core/RateLimit/RedisBuckets.swift")"
+  sha="$(redis-cli -p "$redis_port" SCRIPT LOAD "$script")"
+  interval="0.001"
+  for clients in 1 64; do
+    out="$(timeout 120 redis-benchmark -p "$redis_port" -c "$clients" -n 200000 -q EVALSHA "$sha" 1 "tg:bench:roomy:__rand_int__" "$interval" 1000000000 1 2>&1 | tr '\r' '\n' | grep -E 'requests per second' | tail -1)"
+    ratelimit_notes+=("redis-benchmark -p PORT -c $clients -n 200000 -q EVALSHA <sha> 1 tg:bench:roomy:__rand_int__ $interval 1000000000 1 → $out")
+  done
+  stop_pid "$redis_pid"
+fi
+
 # --- report ------------------------------------------------------------------------------------------
 stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -520,6 +629,32 @@ report="$RESULTS_DIR/proxy-$stamp.md"
     echo '```'
   fi
   echo
+  if [ "$RATELIMIT" = "1" ]; then
+    echo "## Rate-limit targets (RATELIMIT=1)"
+    echo
+    echo "tollgate-proxy policy (\$TMP/ratelimit/policies/ratelimit.yaml), run with \`--redis redis://127.0.0.1:$redis_port --redis-timeout 50ms\`:"
+    echo
+    echo '```yaml'
+    cat "$rl_dir/policies/ratelimit.yaml"
+    echo '```'
+    echo
+    echo "HAProxy configuration:"
+    echo
+    echo '```'
+    sed "s#$work#\$TMP#g" "$rl_dir/haproxy.cfg"
+    echo '```'
+    echo
+    echo "tollgate-proxy /metrics after its runs:"
+    echo
+    echo '```'
+    echo "$rl_metrics"
+    echo '```'
+    echo
+    echo "The store's ceiling:"
+    echo
+    printf -- '- %s\n' "${ratelimit_notes[@]}"
+    echo
+  fi
   echo "## Raw wrk output"
   for section in "${raw_sections[@]}"; do
     echo
