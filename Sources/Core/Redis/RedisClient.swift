@@ -84,6 +84,8 @@ public final class RedisClient {
     public func close() {
         state = .closed
         reconnect?.cancel()
+        watchdog?.cancel()
+        watchdog = nil
         channel?.close(promise: nil)
     }
 
@@ -93,13 +95,8 @@ public final class RedisClient {
             return loop.makeFailedFuture(Failure.unavailable(lastError ?? "not connected"))
         }
         let promise = loop.makePromise(of: RESPValue.self)
-        let deadline = loop.assumeIsolated().scheduleTask(in: timeout) { [self] in
-            promise.fail(Failure.timedOut)
-            // A server that does not answer is down: drop the connection, fail what is queued, retry.
-            lastError = "a command timed out"
-            channel.close(promise: nil)
-        }
-        handler.enqueue(promise, deadline: deadline)
+        handler.enqueue(promise, deadline: .now() + timeout)
+        armWatchdog()
         var buffer = channel.allocator.buffer(capacity: 64)
         buffer.writeBytes(RESPCommand.format(arguments))
         channel.writeAndFlush(buffer, promise: nil)
@@ -108,6 +105,28 @@ public final class RedisClient {
 
     public func send(_ arguments: String...) -> EventLoopFuture<RESPValue> {
         send(arguments.map { Array($0.utf8) })
+    }
+
+    /// One timer per connection instead of one per command: replies come in order, so only the
+    /// oldest pending command can be the first to time out. It checks every `timeout / 4` (at least
+    /// 2 ms) while commands are pending, so a deadline is enforced within a quarter of the timeout.
+    private var watchdog: Scheduled<Void>?
+
+    private func armWatchdog() {
+        guard watchdog == nil else { return }
+        let period = max(TimeAmount.nanoseconds(timeout.nanoseconds / 4), .milliseconds(2))
+        watchdog = loop.assumeIsolated().scheduleTask(in: period) { [self] in
+            watchdog = nil
+            guard let handler, let oldest = handler.oldestDeadline else { return }
+            if oldest <= .now() {
+                // A server that does not answer is down: fail what is queued, drop the connection, retry.
+                lastError = "a command timed out"
+                handler.failAll(Failure.timedOut)
+                channel?.close(promise: nil)
+            } else {
+                armWatchdog()
+            }
+        }
     }
 
     private func connect() {
@@ -209,15 +228,17 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     private struct Pending {
         let promise: EventLoopPromise<RESPValue>
-        let deadline: Scheduled<Void>
+        let deadline: NIODeadline
     }
 
     private let reader = RESPReader()
     private var pending: CircularBuffer<Pending> = []
 
-    func enqueue(_ promise: EventLoopPromise<RESPValue>, deadline: Scheduled<Void>) {
+    func enqueue(_ promise: EventLoopPromise<RESPValue>, deadline: NIODeadline) {
         pending.append(Pending(promise: promise, deadline: deadline))
     }
+
+    var oldestDeadline: NIODeadline? { pending.first?.deadline }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
@@ -229,7 +250,6 @@ final class RedisChannelHandler: ChannelInboundHandler {
                     context.close(promise: nil)
                     return
                 }
-                next.deadline.cancel()
                 next.promise.succeed(reply)
             }
         } catch {
@@ -243,7 +263,6 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func failAll(_ error: any Error) {
         while let next = pending.popFirst() {
-            next.deadline.cancel()
             next.promise.fail(error)
         }
     }
