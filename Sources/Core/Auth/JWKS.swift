@@ -4,8 +4,18 @@
 public enum JWKS {
     public struct Parsed: Sendable {
         public let keys: [VerificationKey]
-        /// One line per skipped key: `keys[2] (kid "x"): reason`.
-        public let skipped: [String]
+        /// `keys[1] (kid "x")` for each of `keys`, to name it in messages.
+        public let labels: [String]
+        /// The keys that cannot be used, each with why (phrased to follow its label).
+        public let skipped: [Skipped]
+        /// Entries in the document's `keys` array.
+        public let count: Int
+    }
+
+    public struct Skipped: Sendable, CustomStringConvertible {
+        public let label: String
+        public let reason: String
+        public var description: String { "\(label) \(reason)" }
     }
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
@@ -23,31 +33,33 @@ public enum JWKS {
             throw Failure(description: "not a JWKS document (a JSON object with a \"keys\" array)")
         }
         var keys: [VerificationKey] = []
-        var skipped: [String] = []
+        var labels: [String] = []
+        var skipped: [Skipped] = []
         for (index, entry) in entries.enumerated() {
             let kid = entry["kid"]?.stringValue
             let label = kid.map { "keys[\(index)] (kid \"\($0)\")" } ?? "keys[\(index)]"
             do {
                 keys.append(try key(entry, keyID: kid))
+                labels.append(label)
             } catch {
-                skipped.append("\(label): \(error.description)")
+                skipped.append(Skipped(label: label, reason: error.description))
             }
         }
-        return Parsed(keys: keys, skipped: skipped)
+        return Parsed(keys: keys, labels: labels, skipped: skipped, count: entries.count)
     }
 
     static func key(_ jwk: JSONValue, keyID: String?) throws(Failure) -> VerificationKey {
-        guard jwk.objectValue != nil else { throw Failure(description: "not a JSON object") }
-        if let use = jwk["use"]?.stringValue, use != "sig" { throw Failure(description: "use is \"\(use)\", not \"sig\"") }
+        guard jwk.objectValue != nil else { throw Failure(description: "is not a JSON object") }
+        if let use = jwk["use"]?.stringValue, use != "sig" { throw Failure(description: "has use \"\(use)\", not \"sig\"") }
         if jwk["d"] != nil || jwk["k"] != nil { throw Failure(description: "holds private or secret key material") }
         var algorithm: JWTAlgorithm?
         if let name = jwk["alg"]?.stringValue {
-            guard let known = JWTAlgorithm(rawValue: name) else { throw Failure(description: "alg \"\(name)\" is not a signature algorithm Tollgate supports") }
+            guard let known = JWTAlgorithm(rawValue: name) else { throw Failure(description: "has alg \"\(name)\", not a signature algorithm Tollgate supports") }
             algorithm = known
         }
         func bytes(_ member: String) throws(Failure) -> [UInt8] {
             guard let text = jwk[member]?.stringValue, let value = Base64URL.decode(text) else {
-                throw Failure(description: "\"\(member)\" is missing or not base64url")
+                throw Failure(description: "has no valid base64url \"\(member)\"")
             }
             return value
         }
@@ -56,21 +68,21 @@ public enum JWKS {
             case "RSA":
                 let modulus = try bytes("n")
                 let bits = modulus.drop { $0 == 0 }.count * 8
-                guard bits >= 2048 else { throw Failure(description: "RSA key of \(bits) bits; at least 2048 are required") }
+                guard bits >= 2048 else { throw Failure(description: "holds an RSA key of \(bits) bits; at least 2048 are required") }
                 return try VerificationKey.rsa(modulus: modulus, exponent: try bytes("e"), keyID: keyID, algorithm: algorithm)
             case "EC":
-                guard let curve = jwk["crv"]?.stringValue else { throw Failure(description: "EC key without \"crv\"") }
+                guard let curve = jwk["crv"]?.stringValue else { throw Failure(description: "is an EC key without \"crv\"") }
                 return try VerificationKey.ec(curve: curve, x: try bytes("x"), y: try bytes("y"), keyID: keyID, algorithm: algorithm)
             case "OKP":
-                guard jwk["crv"]?.stringValue == "Ed25519" else { throw Failure(description: "OKP key that is not Ed25519") }
+                guard jwk["crv"]?.stringValue == "Ed25519" else { throw Failure(description: "is an OKP key that is not Ed25519") }
                 return try VerificationKey.ed25519(x: try bytes("x"), keyID: keyID)
             case let other:
-                throw Failure(description: "unsupported kty \(other.map { "\"\($0)\"" } ?? "(missing)")")
+                throw Failure(description: "has unsupported kty \(other.map { "\"\($0)\"" } ?? "(missing)")")
             }
         } catch let error as Failure {
             throw error
         } catch let error as CryptoError {
-            throw Failure(description: error.message)
+            throw Failure(description: "holds an invalid key: \(error.message)")
         } catch {
             throw Failure(description: "\(error)")
         }

@@ -75,34 +75,17 @@ enum KeyFileCheck {
     }
 
     private static func jwksProblem(_ contents: [UInt8], algorithms: [JWTAlgorithm]?) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(contents)) as? [String: Any],
-              let keys = object["keys"] as? [Any]
-        else { return "is not a JWKS document (a JSON object with a \"keys\" array)" }
-        guard !keys.isEmpty else { return "has an empty \"keys\" array" }
-        for (index, element) in keys.enumerated() {
-            guard let jwk = element as? [String: Any] else { return "keys[\(index)] is not a JSON object" }
-            let label = (jwk["kid"] as? String).map { "keys[\(index)] (kid \"\($0)\")" } ?? "keys[\(index)]"
-            if jwk["d"] != nil || jwk["k"] != nil { return "\(label) holds private or secret key material" }
-            let kind: PublicKeyPEM.Kind
-            switch jwk["kty"] as? String {
-            case "RSA":
-                guard let n = jwk["n"] as? String, jwk["e"] is String, let modulus = Base64URL.decode(n) else {
-                    return "\(label) is an RSA key without valid \"n\" and \"e\""
-                }
-                kind = .rsa(bits: modulus.drop { $0 == 0 }.count * 8)
-            case "EC":
-                guard let crv = jwk["crv"] as? String, jwk["x"] is String, jwk["y"] is String else {
-                    return "\(label) is an EC key without \"crv\", \"x\" and \"y\""
-                }
-                kind = .ec(curve: crv)
-            case "OKP":
-                guard jwk["crv"] as? String == "Ed25519", jwk["x"] is String else {
-                    return "\(label) is an OKP key that is not Ed25519 with \"x\""
-                }
-                kind = .ed25519
-            case let other:
-                return "\(label) has unsupported kty \(other.map { "\"\($0)\"" } ?? "(missing)")"
-            }
+        // The same reader the sidecar uses at run time; here every key it would skip is an error.
+        let parsed: JWKS.Parsed
+        do {
+            parsed = try JWKS.parse(contents)
+        } catch {
+            return "is not a JWKS document (a JSON object with a \"keys\" array)"
+        }
+        guard parsed.count > 0 else { return "has an empty \"keys\" array" }
+        if let skipped = parsed.skipped.first { return skipped.description }
+        for (key, label) in zip(parsed.keys, parsed.labels) {
+            guard case let .publicKey(kind) = key.material else { continue }
             if let problem = kindProblem(kind, algorithms: algorithms) { return "\(label) \(problem)" }
         }
         return nil

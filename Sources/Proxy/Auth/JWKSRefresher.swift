@@ -154,7 +154,7 @@ final class JWKSRefresher: Service, Sendable {
             do {
                 let parsed = try JWKS.parse(response.body)
                 guard !parsed.keys.isEmpty else {
-                    return .failure(FetchError("no usable signing key (\(parsed.skipped.joined(separator: "; ")))"))
+                    return .failure(FetchError("no usable signing key (\(parsed.skipped.map(\.description).joined(separator: "; ")))"))
                 }
                 return .success(parsed)
             } catch {
@@ -186,7 +186,7 @@ final class JWKSRefresher: Service, Sendable {
             metrics.recordJWKSRefresh(issuer: name, success: true)
             contexts.installFetchedKeys(FetchedKeys(keys: IssuerKeys(keys: parsed.keys), fingerprint: fingerprint), issuer: name)
             var metadata: Logger.Metadata = ["issuer": "\(name)", "keys": "\(parsed.keys.count)"]
-            if !parsed.skipped.isEmpty { metadata["skipped"] = "\(parsed.skipped.joined(separator: "; "))" }
+            if !parsed.skipped.isEmpty { metadata["skipped"] = "\(parsed.skipped.map(\.description).joined(separator: "; "))" }
             logger.info("JWKS fetched", metadata: metadata)
         case let .failure(error):
             metrics.recordJWKSRefresh(issuer: name, success: false)
