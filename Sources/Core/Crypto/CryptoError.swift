@@ -9,6 +9,9 @@ public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let digestFailed = Code(name: "digestFailed")
         public static let macFailed = Code(name: "macFailed")
         public static let invalidKey = Code(name: "invalidKey")
+        public static let cipherFailed = Code(name: "cipherFailed")
+        /// A sealed value that does not authenticate: wrong key, tampered, or not ours.
+        public static let authenticationFailed = Code(name: "authenticationFailed")
     }
 
     public let code: Code
