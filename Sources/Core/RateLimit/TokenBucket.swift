@@ -46,9 +46,4 @@ public struct TokenBucket: Sendable, Hashable {
             allowed: false, newTAT: start, remaining: Int(max(0, (limit - (start - now)) / interval).rounded(.down)),
             waitMicroseconds: next - now - limit)
     }
-
-    /// How long an idle bucket must be kept: once `tat` has passed it is full, the same as absent.
-    public func timeToLive(tat: Double, now: Double) -> Double {
-        max(0, tat - now)
-    }
 }
