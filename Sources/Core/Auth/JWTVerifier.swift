@@ -194,15 +194,9 @@ public enum JWTVerifier {
         return scopes
     }
 
-    /// A value from the token, shortened and stripped of anything that could break out of a quoted
-    /// header parameter or a log line.
+    /// A value from the token, shortened and quoted, fit for a challenge parameter or a log line.
     static func sanitized(_ text: String) -> String {
-        var kept: [UInt8] = [UInt8(ascii: "'")]
-        for byte in text.utf8.prefix(64) where byte >= 0x20 && byte < 0x7F && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
-            kept.append(byte)
-        }
-        kept.append(UInt8(ascii: "'"))
-        return String(decoding: kept, as: UTF8.self)
+        "'" + HeaderText.quotable(String(decoding: text.utf8.prefix(64), as: UTF8.self)) + "'"
     }
 }
 
@@ -211,5 +205,19 @@ extension Duration {
     public var secondsDouble: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}
+
+/// Text for a quoted header parameter (RFC 6750 §3: `%x20-21 / %x23-5B / %x5D-7E`): printable ASCII
+/// without `"` or `\`. Everything else is dropped, so a token's bytes can never break out of a
+/// `WWW-Authenticate` value or a log line.
+public enum HeaderText {
+    public static func quotable(_ text: String) -> String {
+        var kept: [UInt8] = []
+        kept.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 where byte >= 0x20 && byte <= 0x7E && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") {
+            kept.append(byte)
+        }
+        return String(decoding: kept, as: UTF8.self)
     }
 }

@@ -157,8 +157,8 @@ extension ProblemResponse {
         return problem
     }
 
-    /// RFC 6750 §3: the attribute values use %x20-21 / %x23-5B / %x5D-7E only.
+    /// RFC 6750 §3 attribute values (the same filter the verifier applies to token values).
     static func quotable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.filter { $0.value >= 0x20 && $0.value <= 0x7E && $0 != "\"" && $0 != "\\" }))
+        HeaderText.quotable(text)
     }
 }
