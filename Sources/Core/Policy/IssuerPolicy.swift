@@ -28,3 +28,13 @@ public struct IssuerPolicy: Sendable, Hashable {
     public let refresh: Duration
     public let location: SourceLocation
 }
+
+extension IssuerPolicy {
+    /// An issuer that is not read from a policy file: the control plane checking its own tokens
+    /// with its key ring (the keys are handed to `JWTVerifier` directly).
+    public static func signedHere(issuer: String, algorithms: [JWTAlgorithm], clockSkew: Duration = .seconds(30)) -> IssuerPolicy {
+        IssuerPolicy(
+            name: "tollgate-control", issuer: issuer, keySource: .keyFiles([]), audiences: [], algorithms: algorithms,
+            clockSkew: clockSkew, refresh: .seconds(300), location: SourceLocation(file: "tollgate-control", line: 0, column: 0))
+    }
+}

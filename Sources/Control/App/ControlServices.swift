@@ -1,0 +1,75 @@
+import Core
+import Logging
+
+struct ControlConfiguration: Sendable {
+    var issuer: String
+    /// Milliseconds.
+    var tokenLifetime: Int64
+    var refreshLifetime: Int64
+    var signingAlgorithm: JWTAlgorithm
+    var scryptLogN: Int
+}
+
+/// Everything the routes share: storage, keys and the services built on them.
+final class ControlServices: Sendable {
+    let configuration: ControlConfiguration
+    let database: any Database
+    let keyRing: KeyRing
+    let clientSecrets: ClientSecrets
+    let passwords: PasswordHasher
+    let userCrypto: UserCrypto
+    let metrics = ControlMetrics()
+    let logger: Logger
+
+    private init(
+        configuration: ControlConfiguration, database: any Database, keyRing: KeyRing, clientSecrets: ClientSecrets,
+        passwords: PasswordHasher, userCrypto: UserCrypto, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.database = database
+        self.keyRing = keyRing
+        self.clientSecrets = clientSecrets
+        self.passwords = passwords
+        self.userCrypto = userCrypto
+        self.logger = logger
+    }
+
+    /// Opens the database, migrates it, unwraps the data keys and loads (or creates) the signing key.
+    static func start(
+        database location: DatabaseLocation, masterKeyPath: String, configuration: ControlConfiguration, logger: Logger
+    ) async throws -> ControlServices {
+        let masterKey = try MasterKey.load(path: masterKeyPath, logger: logger)
+        let database = try await location.open(logger: logger)
+        do {
+            let applied = try await Migrations.run(on: database)
+            if !applied.isEmpty { logger.info("schema migrated", metadata: ["versions": "\(applied)", "database": "\(location)"]) }
+            let cipher = try await DataKeys.load(database, masterKey: masterKey)
+            let keyRing = KeyRing(
+                database: database, cipher: cipher, issuer: configuration.issuer, algorithm: configuration.signingAlgorithm,
+                tokenLifetime: configuration.tokenLifetime)
+            try await keyRing.start()
+            return ControlServices(
+                configuration: configuration, database: database, keyRing: keyRing, clientSecrets: ClientSecrets(masterKey: masterKey),
+                passwords: try PasswordHasher(logN: configuration.scryptLogN),
+                userCrypto: UserCrypto(cipher: cipher, index: BlindIndex(masterKey: masterKey.derived("blind index"))), logger: logger)
+        } catch {
+            await database.close()
+            throw error
+        }
+    }
+
+    /// Writes `body` and its audit row in one transaction.
+    func audited<T: Sendable>(
+        _ context: ControlContext, action: String, resource: String,
+        _ body: @Sendable (any SQLExecutor) async throws -> (result: T, before: JSONOutput?, after: JSONOutput?)
+    ) async throws -> T {
+        let actor = context.principal?.actor ?? "system"
+        let requestID = context.requestID
+        return try await database.transaction { executor in
+            let (result, before, after) = try await body(executor)
+            try await AuditStore.record(
+                actor: actor, action: action, resource: resource, before: before, after: after, requestID: requestID, on: executor)
+            return result
+        }
+    }
+}

@@ -1,0 +1,239 @@
+import Core
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// What a request carries through the control plane: its id and, once authenticated, who called.
+struct ControlContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    var requestID = ""
+    var principal: Principal?
+
+    init(source: Source) {
+        coreContext = .init(source: source)
+    }
+}
+
+/// The caller of a `/v1` route: a client (client_credentials token) or a user (password/refresh).
+struct Principal: Sendable {
+    let clientID: String
+    let userID: String?
+    let scopes: Set<String>
+
+    /// For the audit log: `client:<id>` or `user:<id>`.
+    var actor: String { userID.map { "user:\($0)" } ?? "client:\(clientID)" }
+}
+
+/// An RFC 9457 problem: every error the API returns (bar RFC 6749's token errors).
+struct Problem: Error, CustomStringConvertible {
+    let status: HTTPResponse.Status
+    let slug: String
+    let title: String
+    let detail: String
+    var headers: HTTPFields = [:]
+
+    var description: String { "\(status.code) \(slug): \(detail)" }
+
+    static func badRequest(_ detail: String) -> Problem { Problem(status: .badRequest, slug: "bad-request", title: "Bad request", detail: detail) }
+    static func invalid(_ detail: String) -> Problem {
+        Problem(status: .unprocessableContent, slug: "validation-failed", title: "Validation failed", detail: detail)
+    }
+    static func notFound(_ detail: String) -> Problem { Problem(status: .notFound, slug: "not-found", title: "Not found", detail: detail) }
+    static func conflict(_ detail: String) -> Problem { Problem(status: .conflict, slug: "conflict", title: "Conflict", detail: detail) }
+
+    func response(requestID: String) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        headers[.cacheControl] = "no-store"
+        let body = JSONOutput.object([
+            ("type", .string("urn:tollgate:problem:\(slug)")), ("title", .string(title)), ("status", .int(Int64(status.code))),
+            ("detail", .string(detail)), ("request_id", .string(requestID)),
+        ])
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.serialized())))
+    }
+}
+
+/// RFC 6749 §5.2 errors of the token, introspection and revocation endpoints.
+struct OAuthError: Error, CustomStringConvertible {
+    let code: String
+    let detail: String
+    var status: HTTPResponse.Status = .badRequest
+    /// `invalid_client` after HTTP Basic: 401 with a Basic challenge.
+    var basicChallenge = false
+
+    var description: String { "\(code): \(detail)" }
+
+    static func invalidRequest(_ detail: String) -> OAuthError { OAuthError(code: "invalid_request", detail: detail) }
+    static func invalidGrant(_ detail: String) -> OAuthError { OAuthError(code: "invalid_grant", detail: detail) }
+    static func invalidScope(_ detail: String) -> OAuthError { OAuthError(code: "invalid_scope", detail: detail) }
+    static func invalidClient(_ detail: String, basic: Bool) -> OAuthError {
+        OAuthError(code: "invalid_client", detail: detail, status: .unauthorized, basicChallenge: basic)
+    }
+
+    func response() -> Response {
+        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store", .pragma: "no-cache"]
+        if basicChallenge { headers[.wwwAuthenticate] = "Basic realm=\"tollgate\"" }
+        let body = JSONOutput.object([("error", .string(code)), ("error_description", .string(HeaderText.quotable(detail)))])
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.serialized())))
+    }
+}
+
+extension HTTPField.Name {
+    static let pragma = HTTPField.Name("Pragma")!
+    static let requestID = HTTPField.Name("X-Request-Id")!
+}
+
+enum JSONResponse {
+    static func make(_ value: JSONOutput, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: value.serialized())))
+    }
+
+    static func text(_ text: String, contentType: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+enum RequestBody {
+    static let maximumBytes = 1 << 20
+
+    static func bytes(_ request: Request) async throws -> [UInt8] {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: maximumBytes)
+            return Array(buffer.readableBytesView)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw Problem(status: .contentTooLarge, slug: "too-large", title: "Body too large", detail: "the body is larger than 1 MiB")
+        }
+    }
+
+    /// The body as a JSON object whose members are all in `allowed` (an unknown member is a
+    /// 400, not silently ignored: a typo must not look like success).
+    static func object(_ request: Request, allowed: Set<String>) async throws -> JSONObject {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            throw Problem(
+                status: .unsupportedMediaType, slug: "unsupported-media-type", title: "Unsupported media type",
+                detail: "send the body as application/json")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(try await bytes(request))
+        } catch let error as JSONValue.ParseError {
+            throw Problem.badRequest("the body is not valid JSON: \(error)")
+        }
+        guard let members = value.objectValue else { throw Problem.badRequest("the body must be a JSON object") }
+        if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw Problem.badRequest("unknown field \"\(HeaderText.quotable(unknown))\"; known: \(allowed.sorted().joined(separator: ", "))")
+        }
+        return JSONObject(members: members)
+    }
+
+    /// `application/x-www-form-urlencoded` (RFC 6749 §3.2: a parameter sent twice is an error).
+    static func form(_ request: Request) async throws -> [String: String] {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/x-www-form-urlencoded") else {
+            throw OAuthError.invalidRequest("send the parameters as application/x-www-form-urlencoded")
+        }
+        guard let text = String(validating: try await bytes(request), as: UTF8.self) else {
+            throw OAuthError.invalidRequest("the body is not UTF-8")
+        }
+        return try FormDecoding.parameters(text)
+    }
+}
+
+enum FormDecoding {
+    static func parameters(_ text: some StringProtocol) throws -> [String: String] {
+        var parameters: [String: String] = [:]
+        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = decode(parts[0]), let value = decode(parts.count > 1 ? parts[1] : "") else {
+                throw OAuthError.invalidRequest("a parameter is not valid percent-encoding")
+            }
+            guard parameters[name] == nil else { throw OAuthError.invalidRequest("parameter \(HeaderText.quotable(name)) is sent twice") }
+            parameters[name] = value
+        }
+        return parameters
+    }
+
+    static func decode(_ text: some StringProtocol) -> String? {
+        String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+    }
+}
+
+/// Typed access to a JSON body's members, with 422s that name the member.
+struct JSONObject {
+    let members: [String: JSONValue]
+
+    func string(_ name: String) throws -> String? {
+        switch members[name] {
+        case nil, .null?: return nil
+        case let .string(value)?: return value
+        default: throw Problem.invalid("\(name) must be a string")
+        }
+    }
+
+    func requiredString(_ name: String) throws -> String {
+        guard let value = try string(name), !value.isEmpty else { throw Problem.invalid("\(name) is required") }
+        return value
+    }
+
+    func strings(_ name: String) throws -> [String]? {
+        switch members[name] {
+        case nil, .null?: return nil
+        case let .array(items)?:
+            return try items.map {
+                guard let value = $0.stringValue else { throw Problem.invalid("\(name) must be an array of strings") }
+                return value
+            }
+        default: throw Problem.invalid("\(name) must be an array of strings")
+        }
+    }
+
+    func object(_ name: String) throws -> JSONValue? {
+        switch members[name] {
+        case nil, .null?: return nil
+        case let value? where value.objectValue != nil: return value
+        default: throw Problem.invalid("\(name) must be an object")
+        }
+    }
+}
+
+/// `?limit=50&page=1` (limit ≤ 500).
+struct Paging {
+    let limit: Int
+    let page: Int
+    var offset: Int { (page - 1) * limit }
+
+    init(_ request: Request) throws {
+        let query = request.uri.queryParameters
+        let limitText = query["limit"].map(String.init) ?? "50"
+        let pageText = query["page"].map(String.init) ?? "1"
+        guard let limit = Int(limitText), (1...500).contains(limit) else { throw Problem.badRequest("limit is a number from 1 to 500") }
+        guard let page = Int(pageText), page >= 1, page <= 1_000_000 else { throw Problem.badRequest("page is a number from 1") }
+        self.limit = limit
+        self.page = page
+    }
+
+    func list(_ items: [JSONOutput], total: Int) -> JSONOutput {
+        .object([("items", .array(items)), ("page", .int(Int64(page))), ("limit", .int(Int64(limit))), ("total", .int(Int64(total)))])
+    }
+}
+
+/// RFC 3339 out, RFC 3339 or Unix milliseconds in.
+enum Timestamp {
+    static func rfc3339(_ milliseconds: Int64) -> String {
+        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            .formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt))
+    }
+
+    static func parse(_ text: String) -> Int64? {
+        if let milliseconds = Int64(text) { return milliseconds }
+        let withFraction = Date.ISO8601FormatStyle(includingFractionalSeconds: true, timeZone: .gmt)
+        let plain = Date.ISO8601FormatStyle(timeZone: .gmt)
+        guard let date = (try? withFraction.parse(text)) ?? (try? plain.parse(text)) else { return nil }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+}

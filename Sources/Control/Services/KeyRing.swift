@@ -1,0 +1,147 @@
+import Core
+import Synchronization
+
+/// The keys that sign access tokens. One is active (the newest not retired); a rotated-out key
+/// stays published in JWKS until `published_until` (its last token's expiry plus a margin), so
+/// tokens it signed keep verifying everywhere. Private keys are stored sealed under a data key.
+///
+/// Several replicas share the table: each reloads it every `reloadInterval` and when a token
+/// names a `kid` it does not know, so a rotation on one replica reaches the others within that
+/// interval; the margin covers it.
+final class KeyRing: Sendable {
+    struct Published: Sendable {
+        let kid: String
+        let algorithm: JWTAlgorithm
+        let jwk: JSONOutput
+        let verificationKey: VerificationKey
+        let createdAt: Int64
+        let retiredAt: Int64?
+        let publishedUntil: Int64?
+    }
+
+    struct State: Sendable {
+        var active: (kid: String, key: SigningKey)?
+        var published: [Published] = []
+        var loadedAt: Int64 = 0
+    }
+
+    static let reloadInterval: Int64 = 10_000
+    /// How long past the longest token lifetime a retired key stays in JWKS.
+    static let retirementMargin: Int64 = 5 * 60_000
+
+    private let state = Mutex(State())
+    private let database: any Database
+    private let cipher: FieldCipher
+    let issuer: String
+    let algorithm: JWTAlgorithm
+    let tokenLifetime: Int64
+
+    init(database: any Database, cipher: FieldCipher, issuer: String, algorithm: JWTAlgorithm, tokenLifetime: Int64) {
+        self.database = database
+        self.cipher = cipher
+        self.issuer = issuer
+        self.algorithm = algorithm
+        self.tokenLifetime = tokenLifetime
+    }
+
+    static let privateKeyContext = "signing_keys.private_key"
+
+    /// Loads the ring, creating the first key when there is none.
+    func start() async throws {
+        try await reload()
+        if state.withLock({ $0.active == nil }) {
+            _ = try await rotate()
+        }
+    }
+
+    func reload() async throws {
+        let now = Clock.nowMilliseconds()
+        let rows = try await database.query(
+            """
+            SELECT kid, alg, private_key, public_jwk, created_at, retired_at, published_until FROM signing_keys
+            WHERE retired_at IS NULL OR published_until > ? ORDER BY created_at DESC, kid
+            """, [.int(now)])
+        var next = State(loadedAt: now)
+        for row in rows {
+            let kid = try row.string("kid")
+            guard let algorithm = JWTAlgorithm(rawValue: try row.string("alg")) else { continue }
+            let jwkText = try row.string("public_jwk")
+            let parsed = try JSONValue.parse(Array(jwkText.utf8))
+            let key = try JWKS.parse(Array("{\"keys\":[\(jwkText)]}".utf8)).keys.first
+            guard let key else { throw StartupError("signing key \(kid) has an unusable public JWK") }
+            let retiredAt = try row.optionalInt("retired_at")
+            next.published.append(Published(
+                kid: kid, algorithm: algorithm, jwk: JSONOutput(parsed), verificationKey: key,
+                createdAt: try row.int("created_at"), retiredAt: retiredAt, publishedUntil: try row.optionalInt("published_until")))
+            if retiredAt == nil, next.active == nil {
+                let pem = try cipher.open(try row.string("private_key"), context: Self.privateKeyContext)
+                next.active = (kid, try SigningKey.pem(Array(pem.utf8), algorithm: algorithm))
+            }
+        }
+        state.withLock { $0 = next }
+    }
+
+    /// Reloads when the copy is older than `reloadInterval` (cheap to call on every request).
+    func refreshIfStale() async {
+        let loadedAt = state.withLock { $0.loadedAt }
+        if Clock.nowMilliseconds() - loadedAt > Self.reloadInterval {
+            try? await reload()
+        }
+    }
+
+    /// A new active key; the previous one is retired but stays published until its tokens expire.
+    @discardableResult
+    func rotate() async throws -> String {
+        let key = try SigningKey.generate(algorithm)
+        let kid = "k-" + Hex.encode(try SecureRandom.bytes(8))
+        let members = try key.publicJWKMembers().map { ($0.0, JSONOutput.string($0.1)) }
+        let jwk = JSONOutput.object(members + [("kid", .string(kid)), ("use", "sig"), ("alg", .string(algorithm.rawValue))])
+        let sealed = try cipher.seal(String(decoding: try key.privateKeyPEM(), as: UTF8.self), context: Self.privateKeyContext)
+        let now = Clock.nowMilliseconds()
+        try await database.transaction { [tokenLifetime, algorithm] executor in
+            try await executor.execute(
+                "UPDATE signing_keys SET retired_at = ?, published_until = ? WHERE retired_at IS NULL",
+                [.int(now), .int(now + tokenLifetime + Self.retirementMargin)])
+            try await executor.execute(
+                "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)",
+                [.text(kid), .text(algorithm.rawValue), .text(sealed), .text(jwk.serialized()), .int(now)])
+        }
+        try await reload()
+        return kid
+    }
+
+    var published: [Published] { state.withLock { $0.published } }
+
+    /// `{"keys": [...]}`: the active key and every retired key still within its publication window.
+    func jwksDocument() -> String {
+        JSONOutput.object([("keys", .array(published.map(\.jwk)))]).serialized()
+    }
+
+    /// A compact JWS of `claims` signed by the active key, typed `at+jwt` (RFC 9068).
+    func sign(_ claims: JSONOutput) throws -> String {
+        guard let active = state.withLock({ $0.active }) else { throw StartupError("no active signing key") }
+        let header = JSONOutput.object([("alg", .string(active.key.algorithm.rawValue)), ("typ", "at+jwt"), ("kid", .string(active.kid))])
+        let signingInput = Base64URL.encode(Array(header.serialized().utf8)) + "." + Base64URL.encode(Array(claims.serialized().utf8))
+        let signature = try active.key.sign(Array(signingInput.utf8))
+        return signingInput + "." + Base64URL.encode(signature)
+    }
+
+    /// Checks a token this service signed: signature by a published key, `iss`, `exp`/`nbf`/`iat`.
+    /// An unknown `kid` reloads the ring once (another replica may have rotated).
+    func verify(_ token: String) async -> Result<VerifiedToken, JWTFailure> {
+        let result = verifyNow(token)
+        if case let .failure(failure) = result, failure.reason == .unknownKey {
+            try? await reload()
+            return verifyNow(token)
+        }
+        return result
+    }
+
+    private func verifyNow(_ token: String) -> Result<VerifiedToken, JWTFailure> {
+        let keys = IssuerKeys(keys: published.map(\.verificationKey))
+        let policy = IssuerPolicy.signedHere(issuer: issuer, algorithms: SigningKey.supported)
+        return JWTVerifier.verify(
+            token, issuers: [policy], now: Double(Clock.nowMilliseconds()) / 1000, signatures: SignatureVerifier(),
+            keys: { _ in keys })
+    }
+}

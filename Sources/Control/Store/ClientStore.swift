@@ -1,0 +1,67 @@
+import Core
+
+/// An OAuth client: who may ask for tokens, with which grants, scopes and audiences.
+struct ClientRecord: Sendable, Equatable {
+    var clientID: String
+    var name: String
+    var secretHash: String
+    var scopes: [String]
+    var grantTypes: [String]
+    var audiences: [String]
+    var createdAt: Int64
+    var updatedAt: Int64
+    var version: Int64
+
+    /// What the API shows (never the secret or its hash).
+    var json: JSONOutput {
+        .object([
+            ("client_id", .string(clientID)), ("name", .string(name)), ("scopes", .strings(scopes)),
+            ("grant_types", .strings(grantTypes)), ("audiences", .strings(audiences)),
+            ("created_at", .string(Timestamp.rfc3339(createdAt))), ("updated_at", .string(Timestamp.rfc3339(updatedAt))),
+            ("version", .int(version)),
+        ])
+    }
+}
+
+enum ClientStore {
+    private static let columns = "client_id, name, secret_hash, scopes, grant_types, audiences, created_at, updated_at, version"
+
+    static func insert(_ client: ClientRecord, on executor: any SQLExecutor) async throws {
+        try await executor.execute(
+            "INSERT INTO clients (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [.text(client.clientID), .text(client.name), .text(client.secretHash), .text(client.scopes.joined(separator: " ")),
+             .text(client.grantTypes.joined(separator: " ")), .text(client.audiences.joined(separator: " ")),
+             .int(client.createdAt), .int(client.updatedAt), .int(client.version)])
+    }
+
+    static func find(_ clientID: String, on executor: any SQLExecutor) async throws -> ClientRecord? {
+        try await executor.first("SELECT \(columns) FROM clients WHERE client_id = ?", [.text(clientID)]).map(record)
+    }
+
+    static func list(limit: Int, offset: Int, on executor: any SQLExecutor) async throws -> (items: [ClientRecord], total: Int) {
+        let rows = try await executor.query(
+            "SELECT \(columns) FROM clients ORDER BY client_id LIMIT ? OFFSET ?", [SQLValue(limit), SQLValue(offset)])
+        let total = try await executor.first("SELECT COUNT(*) AS total FROM clients", [])?.int("total") ?? 0
+        return (try rows.map(record), Int(total))
+    }
+
+    static func delete(_ clientID: String, on executor: any SQLExecutor) async throws {
+        try await executor.execute("DELETE FROM clients WHERE client_id = ?", [.text(clientID)])
+    }
+
+    static func replaceSecret(_ clientID: String, hash: String, now: Int64, on executor: any SQLExecutor) async throws {
+        try await executor.execute(
+            "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ?",
+            [.text(hash), .int(now), .text(clientID)])
+    }
+
+    private static func record(_ row: SQLRow) throws -> ClientRecord {
+        func words(_ column: String) throws -> [String] {
+            try row.string(column).split(separator: " ").map(String.init)
+        }
+        return ClientRecord(
+            clientID: try row.string("client_id"), name: try row.string("name"), secretHash: try row.string("secret_hash"),
+            scopes: try words("scopes"), grantTypes: try words("grant_types"), audiences: try words("audiences"),
+            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"), version: try row.int("version"))
+    }
+}
