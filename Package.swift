@@ -110,6 +110,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/TestSupport", swiftSettings: strict),
         // The binaries are dependencies so `swift test` builds them before the tests run them.
@@ -117,7 +118,9 @@ let package = Package(
             name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
             swiftSettings: strict),
         .testTarget(
-            name: "ControlTests", dependencies: ["tollgate-control", "Core", "TestSupport"], path: "Tests/ControlTests",
+            name: "ControlTests",
+            dependencies: ["tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ControlTests",
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -48,8 +48,8 @@ enum UserStore {
 
     static func insert(_ user: UserRecord, crypto: UserCrypto, on executor: any SQLExecutor) async throws {
         try await executor.execute(
-            "INSERT INTO users (id, email_index, \(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [.text(user.id), .text(crypto.emailIndex(user.email)),
+            "INSERT INTO users (email_index, \(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [.text(crypto.emailIndex(user.email)), .text(user.id),
              .text(try crypto.cipher.seal(user.email, context: "users.email")),
              SQLValue(try user.displayName.map { try crypto.cipher.seal($0, context: "users.display_name") }),
              .text(try crypto.cipher.seal(user.attributes, context: "users.attributes")),

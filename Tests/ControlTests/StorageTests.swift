@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+import TestSupport
+import Testing
+@testable import tollgate_control
+
+/// The SQL layer in-process, on both engines: what every store relies on.
+@Suite("Storage (SQLite and PostgreSQL)")
+struct StorageTests {
+    static func open(_ engine: ControlServer.Engine) async throws -> any Database {
+        let location: DatabaseLocation = switch engine {
+        case .sqlite:
+            .sqlite(path: FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-store-\(UUID().uuidString)/t.db").path)
+        case .postgres:
+            try DatabaseLocation(parsing: try PostgresServer.shared().makeDatabase() + "?sslmode=disable")
+        }
+        return try await location.open(logger: Logger(label: "test"))
+    }
+
+    @Test("migrations apply once and are idempotent", arguments: ControlServer.Engine.allCases)
+    func migrations(engine: ControlServer.Engine) async throws {
+        let database = try await Self.open(engine)
+        #expect(try await Migrations.run(on: database) == Migrations.all.map(\.version))
+        #expect(try await Migrations.run(on: database) == [])
+        #expect(try await Migrations.currentVersion(of: database) == Migrations.latest)
+        // Two starts at once (two replicas): each migration still applies exactly once.
+        let other = try await Self.open(engine)
+        async let first = Migrations.run(on: other)
+        async let second = Migrations.run(on: other)
+        let applied = try await first + second
+        #expect(applied == Migrations.all.map(\.version))
+        await database.close()
+        await other.close()
+    }
+
+    @Test("values round-trip; ? inside quotes is not a placeholder", arguments: ControlServer.Engine.allCases)
+    func values(engine: ControlServer.Engine) async throws {
+        let database = try await Self.open(engine)
+        let blob = Migrations.portable("{blob}", for: database.engine)
+        try await database.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, data \(blob), note TEXT)")
+        try await database.execute(
+            "INSERT INTO t (id, name, data, note) VALUES (?, ?, ?, ?)", [.int(Int64.max), .text("é ? 'x'"), .blob([0, 255, 7]), .null])
+        let row = try #require(try await database.first("SELECT id, name, data, note, 'what?' AS literal FROM t WHERE id = ?", [.int(Int64.max)]))
+        #expect(try row.int("id") == Int64.max)
+        #expect(try row.string("name") == "é ? 'x'")
+        #expect(try row.blob("data") == [0, 255, 7])
+        #expect(try row.optionalString("note") == nil)
+        #expect(try row.string("literal") == "what?")
+        await database.close()
+    }
+
+    @Test("a transaction that throws leaves nothing; a duplicate key is DatabaseError.duplicate", arguments: ControlServer.Engine.allCases)
+    func transactions(engine: ControlServer.Engine) async throws {
+        let database = try await Self.open(engine)
+        try await database.execute("CREATE TABLE t (id TEXT PRIMARY KEY)")
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await database.transaction { executor in
+                try await executor.execute("INSERT INTO t (id) VALUES (?)", [.text("a")])
+                throw Boom()
+            }
+        }
+        #expect(try await database.query("SELECT id FROM t", []).isEmpty)
+        try await database.transaction { try await $0.execute("INSERT INTO t (id) VALUES (?)", [.text("a")]) }
+        await #expect {
+            try await database.execute("INSERT INTO t (id) VALUES (?)", [.text("a")])
+        } throws: { error in
+            if case DatabaseError.duplicate = error { return true }
+            return false
+        }
+        #expect(try await database.query("SELECT id FROM t", []).count == 1)
+        await database.close()
+    }
+
+    @Test("a refresh token is marked used once even when two requests race", arguments: ControlServer.Engine.allCases)
+    func refreshRace(engine: ControlServer.Engine) async throws {
+        let database = try await Self.open(engine)
+        try await Migrations.run(on: database)
+        let now = Clock.nowMilliseconds()
+        try await database.execute("INSERT INTO users (id, email_index, email, attributes, status, created_at, updated_at, version) VALUES ('u', 'i', 'e', '{}', 'active', 0, 0, 1)")
+        try await TokenStore.createFamily(id: "f", clientID: "c", userID: "u", now: now, on: database)
+        try await TokenStore.insertRefresh(token: "tgr_x", familyID: "f", scope: "", audience: "a", now: now, expiresAt: now + 60_000, on: database)
+        let hash = TokenStore.hash("tgr_x")
+        let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for _ in 0..<8 {
+                group.addTask { try await database.transaction { try await TokenStore.markUsed(tokenHash: hash, now: now, on: $0) } }
+            }
+            return try await group.reduce(into: [Bool]()) { $0.append($1) }
+        }
+        #expect(results.filter { $0 }.count == 1)
+        #expect(try await TokenStore.findRefresh("tgr_x", on: database)?.usedAt == now)
+        await database.close()
+    }
+}
+
+/// `/openapi.json` describes exactly the routes the router has.
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    @Test("every registered route is in /openapi.json and every documented route is registered")
+    func routesMatch() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-openapi-\(UUID().uuidString)")
+        let services = try await ControlServices.start(
+            database: .sqlite(path: directory.appendingPathComponent("t.db").path),
+            masterKeyPath: directory.appendingPathComponent("master.key").path,
+            configuration: ControlConfiguration(
+                issuer: "http://127.0.0.1:7000", tokenLifetime: 900_000, refreshLifetime: 86_400_000, signingAlgorithm: .es256, scryptLogN: 10),
+            logger: Logger(label: "test"))
+        let registered = Set(ControlApp.routes(services).routes.map { "\($0.method.rawValue) \($0.path)" })
+        await services.database.close()
+
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+        #expect(document["openapi"] as? String == "3.1.0")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        let methods: Set<String> = ["get", "post", "put", "delete", "patch"]
+        let documented = Set(paths.flatMap { path, operations in
+            operations.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
+        })
+        #expect(registered.subtracting(documented).isEmpty, "registered but not documented: \(registered.subtracting(documented).sorted())")
+        #expect(documented.subtracting(registered).isEmpty, "documented but not registered: \(documented.subtracting(registered).sorted())")
+        #expect(registered.count >= 24)
+        // Every scoped route says so in the document.
+        for route in ControlApp.routes(services).routes where route.scope != nil {
+            let operation = paths[route.path]?[route.method.rawValue.lowercased()] as? [String: Any]
+            let security = operation?["security"] as? [[String: [String]]]
+            #expect(security?.contains { $0["bearer"]?.contains(route.scope!) == true } == true, "\(route.method) \(route.path)")
+        }
+    }
+}
