@@ -24,8 +24,13 @@ public struct BuiltBinary {
     }
 
     public func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> Result {
+        try Self.run(url, arguments, in: directory, environment: environment)
+    }
+
+    /// Runs any program to its end, standard output and error kept apart.
+    public static func run(_ executable: URL, _ arguments: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> Result {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
         if let environment { process.environment = environment }

@@ -297,25 +297,9 @@ public final class PostgresServer: Sendable {
         @discardableResult
         func run(_ executable: String, _ arguments: [String], asServer: Bool = false, in directory: URL) throws -> String {
             let command = asServer ? serverCommand(executable, arguments) : [executable] + arguments
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: command[0])
-            process.arguments = Array(command.dropFirst())
-            process.environment = Self.environment
             // The postgres user may not be able to enter the caller's working directory.
-            process.currentDirectoryURL = directory
-            let out = Pipe(), err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            process.standardInput = FileHandle.nullDevice
-            try process.run()
-            // Read both pipes before waiting, so a chatty process cannot block on a full pipe.
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let result = BuiltBinary.Result(
-                status: process.terminationStatus,
-                stdout: String(decoding: stdout, as: UTF8.self),
-                stderr: String(decoding: stderr, as: UTF8.self))
+            let result = try BuiltBinary.run(
+                URL(fileURLWithPath: command[0]), Array(command.dropFirst()), in: directory, environment: Self.environment)
             guard result.status == 0 else {
                 throw Failure.failed(
                     command: command.map(shellQuoted).joined(separator: " "), status: result.status,

@@ -19,6 +19,7 @@ final class ControlServices: Sendable {
     let passwords: PasswordHasher
     let userCrypto: UserCrypto
     let metrics = ControlMetrics()
+    let clients: ClientCache
     let logger: Logger
 
     private init(
@@ -32,6 +33,7 @@ final class ControlServices: Sendable {
         self.passwords = passwords
         self.userCrypto = userCrypto
         self.logger = logger
+        clients = ClientCache(database: database)
     }
 
     /// Opens the database, migrates it, unwraps the data keys and loads (or creates) the signing key.

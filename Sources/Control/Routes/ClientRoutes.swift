@@ -29,6 +29,7 @@ enum ClientRoutes {
                 try await ClientStore.delete(client.clientID, on: executor)
                 return ((), client.json, nil)
             }
+            services.clients.invalidate(client.clientID)
             return Response(status: .noContent)
         }
         api.add(.post, "/v1/clients/{id}/rotate-secret", scope: Scope.admin) { _, context in
@@ -39,6 +40,7 @@ enum ClientRoutes {
                 try await ClientStore.replaceSecret(client.clientID, hash: hash, now: Clock.nowMilliseconds(), on: executor)
                 return ((), client.json, try await ClientStore.find(client.clientID, on: executor)?.json)
             }
+            services.clients.invalidate(client.clientID)
             return JSONResponse.make(.object([("client_id", .string(client.clientID)), ("client_secret", .string(secret))]),
                                      headers: [.cacheControl: "no-store"])
         }

@@ -47,7 +47,7 @@ enum OAuthRoutes {
         let basic: Bool
         if let header = request.headers[.authorization], header.lowercased().hasPrefix("basic ") {
             guard form["client_secret"] == nil else { throw OAuthError.invalidRequest("authenticate the client one way, not two") }
-            guard let decoded = Data(base64Encoded: String(header.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+            guard let decoded = Data(base64Encoded: String(header.dropFirst(6).drop { $0 == " " })),
                   let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":"),
                   let id = FormDecoding.decode(text[..<colon]), let password = FormDecoding.decode(text[text.index(after: colon)...])
             else { throw OAuthError.invalidClient("the Basic credentials are malformed", basic: true) }
@@ -61,7 +61,7 @@ enum OAuthRoutes {
         } else {
             throw OAuthError.invalidClient("authenticate the client (HTTP Basic or client_id and client_secret)", basic: true)
         }
-        guard let client = try await ClientStore.find(clientID, on: services.database),
+        guard let client = try await services.clients.find(clientID),
               services.clientSecrets.matches(secret, stored: client.secretHash)
         else { throw OAuthError.invalidClient("unknown client or wrong secret", basic: basic) }
         return client

@@ -20,7 +20,8 @@ final class KeyRing: Sendable {
     }
 
     struct State: Sendable {
-        var active: (kid: String, key: SigningKey)?
+        /// The active key and its JWS header, already base64url-encoded.
+        var active: (kid: String, key: SigningKey, encodedHeader: String)?
         var published: [Published] = []
         var loadedAt: Int64 = 0
     }
@@ -75,7 +76,8 @@ final class KeyRing: Sendable {
                 createdAt: try row.int("created_at"), retiredAt: retiredAt, publishedUntil: try row.optionalInt("published_until")))
             if retiredAt == nil, next.active == nil {
                 let pem = try cipher.open(try row.string("private_key"), context: Self.privateKeyContext)
-                next.active = (kid, try SigningKey.pem(Array(pem.utf8), algorithm: algorithm))
+                let header = JSONOutput.object([("alg", .string(algorithm.rawValue)), ("typ", "at+jwt"), ("kid", .string(kid))])
+                next.active = (kid, try SigningKey.pem(Array(pem.utf8), algorithm: algorithm), Base64URL.encode(header.utf8()))
             }
         }
         state.withLock { $0 = next }
@@ -120,8 +122,7 @@ final class KeyRing: Sendable {
     /// A compact JWS of `claims` signed by the active key, typed `at+jwt` (RFC 9068).
     func sign(_ claims: JSONOutput) throws -> String {
         guard let active = state.withLock({ $0.active }) else { throw StartupError("no active signing key") }
-        let header = JSONOutput.object([("alg", .string(active.key.algorithm.rawValue)), ("typ", "at+jwt"), ("kid", .string(active.kid))])
-        let signingInput = Base64URL.encode(Array(header.serialized().utf8)) + "." + Base64URL.encode(Array(claims.serialized().utf8))
+        let signingInput = active.encodedHeader + "." + Base64URL.encode(claims.utf8())
         let signature = try active.key.sign(Array(signingInput.utf8))
         return signingInput + "." + Base64URL.encode(signature)
     }

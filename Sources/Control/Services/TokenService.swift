@@ -44,7 +44,7 @@ enum TokenChecks {
             let database = services.database
             if try await TokenStore.isRevoked(jti: jti, on: database) { return .inactive("the token was revoked") }
             if let familyID, try await TokenStore.familyRevoked(familyID, on: database) { return .inactive("the token's login was revoked") }
-            if try await ClientStore.find(clientID, on: database) == nil { return .inactive("the token's client no longer exists") }
+            if try await services.clients.find(clientID) == nil { return .inactive("the token's client no longer exists") }
             if let userID = access.userID, try await UserStore.status(id: userID, on: database) != "active" {
                 return .inactive("the token's user is not active")
             }

@@ -1,4 +1,5 @@
 import Core
+import Synchronization
 
 /// An OAuth client: who may ask for tokens, with which grants, scopes and audiences.
 struct ClientRecord: Sendable, Equatable {
@@ -63,5 +64,38 @@ enum ClientStore {
             clientID: try row.string("client_id"), name: try row.string("name"), secretHash: try row.string("secret_hash"),
             scopes: try words("scopes"), grantTypes: try words("grant_types"), audiences: try words("audiences"),
             createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"), version: try row.int("version"))
+    }
+}
+
+/// Clients by id, kept for `lifetime` so a token request does not read the database each time.
+/// Writes through this process invalidate at once; another replica's change is seen within
+/// `lifetime` (a deleted client's tokens are refused by introspection within that window).
+final class ClientCache: Sendable {
+    static let lifetime: Int64 = 2_000
+
+    private let entries = Mutex<[String: (client: ClientRecord, loadedAt: Int64)]>([:])
+    private let database: any Database
+
+    init(database: any Database) {
+        self.database = database
+    }
+
+    func find(_ clientID: String) async throws -> ClientRecord? {
+        let now = Clock.nowMilliseconds()
+        if let entry = entries.withLock({ $0[clientID] }), now - entry.loadedAt < Self.lifetime { return entry.client }
+        let client = try await ClientStore.find(clientID, on: database)
+        entries.withLock { cache in
+            if let client {
+                if cache.count >= 10_000 { cache.removeAll(keepingCapacity: true) }
+                cache[clientID] = (client, now)
+            } else {
+                cache[clientID] = nil
+            }
+        }
+        return client
+    }
+
+    func invalidate(_ clientID: String) {
+        _ = entries.withLock { $0.removeValue(forKey: clientID) }
     }
 }

@@ -9,6 +9,39 @@ public enum Base64URL {
         return table
     }()
 
+    /// Arrays take this path: no generic iteration across the module boundary (the control plane
+    /// encodes every token it signs).
+    public static func encode(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBufferPointer { input in
+            let count = input.count
+            return String(unsafeUninitializedCapacity: (count * 4 + 2) / 3) { output in
+                var written = 0
+                var index = 0
+                while index + 3 <= count {
+                    let value = UInt32(input[index]) << 16 | UInt32(input[index + 1]) << 8 | UInt32(input[index + 2])
+                    output[written] = alphabet[Int(value >> 18 & 0x3F)]
+                    output[written + 1] = alphabet[Int(value >> 12 & 0x3F)]
+                    output[written + 2] = alphabet[Int(value >> 6 & 0x3F)]
+                    output[written + 3] = alphabet[Int(value & 0x3F)]
+                    written += 4
+                    index += 3
+                }
+                let rest = count - index
+                if rest > 0 {
+                    let b0 = input[index], b1: UInt8 = rest > 1 ? input[index + 1] : 0
+                    output[written] = alphabet[Int(b0 >> 2)]
+                    output[written + 1] = alphabet[Int((b0 & 0x03) << 4 | b1 >> 4)]
+                    written += 2
+                    if rest > 1 {
+                        output[written] = alphabet[Int((b1 & 0x0F) << 2)]
+                        written += 1
+                    }
+                }
+                return written
+            }
+        }
+    }
+
     public static func encode(_ bytes: some Collection<UInt8>) -> String {
         var output: [UInt8] = []
         output.reserveCapacity((bytes.count * 4 + 2) / 3)
