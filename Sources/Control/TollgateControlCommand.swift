@@ -221,7 +221,41 @@ struct MigrateCommand: ParsableCommand {
 }
 
 struct KeysCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "keys", abstract: "Manage token signing keys.", subcommands: [Rotate.self])
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "Manage token signing keys and the data keys that seal stored fields.",
+        subcommands: [Rotate.self, RotateDataKey.self])
+
+    struct RotateDataKey: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-data-key",
+            abstract: "Make a new data key current and re-seal every stored field under it (running servers pick it up).")
+
+        @OptionGroup var storage: StorageOptions
+        @OptionGroup var logging: LogOptions
+
+        func run() throws {
+            let location = try storage.location()
+            let logger = try logging.logger()
+            let masterKeyPath = storage.masterKeyFile
+            let (keyID, resealed) = try AsyncMain.run { () -> (String, Int) in
+                let masterKey = try MasterKey.load(path: masterKeyPath, logger: logger)
+                let database = try await location.open(logger: logger)
+                do {
+                    try await Migrations.run(on: database)
+                    let result = try await DataKeys.rotate(database, masterKey: masterKey)
+                    try await AuditStore.record(
+                        actor: "cli", action: "data-key.rotate", resource: "data-key:\(result.keyID)", before: nil,
+                        after: .object([("id", .string(result.keyID)), ("resealed", .int(Int64(result.resealed)))]), requestID: "cli", on: database)
+                    await database.close()
+                    return result
+                } catch {
+                    await database.close()
+                    throw error
+                }
+            }
+            print("data key \(keyID) is current; \(resealed) stored fields re-sealed under it")
+        }
+    }
 
     struct Rotate: ParsableCommand {
         static let configuration = CommandConfiguration(

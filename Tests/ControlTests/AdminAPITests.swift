@@ -108,6 +108,15 @@ struct AdminAPITests {
         #expect(created.status == 201)
         let userID = try #require(created.json["id"] as? String)
         #expect(try server.json("GET", "/v1/users/\(userID)", token: admin).json["email"] as? String == "grace.hopper@navy.example")
+        // A new data key while the server runs: every field is re-sealed, and the server still reads them.
+        let rotation = try BuiltBinary("tollgate-control").run([
+            "keys", "rotate-data-key", "--database", server.database,
+            "--master-key-file", server.directory.appendingPathComponent("master.key").path,
+        ])
+        #expect(rotation.status == 0, "\(rotation.stderr)")
+        #expect(rotation.stdout.contains("4 stored fields re-sealed"), "email, name, attributes, signing key")
+        #expect(try server.json("GET", "/v1/users/\(userID)", token: admin).json["display_name"] as? String == "Grace Brewster")
+        #expect(try server.json("POST", "/v1/keys/rotate", token: admin).status == 201, "the signing key ring reads its keys under the new data key")
         server.stop()  // checkpoints the WAL into the main file
         var bytes = try Data(contentsOf: URL(fileURLWithPath: server.sqlitePath))
         if let wal = try? Data(contentsOf: URL(fileURLWithPath: server.sqlitePath + "-wal")) { bytes.append(wal) }

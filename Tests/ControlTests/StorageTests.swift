@@ -93,18 +93,52 @@ struct StorageTests {
     }
 }
 
+@Suite("Data key rotation")
+struct DataKeyRotationTests {
+    @Test("rotating the data key re-seals every field; a service that has not reloaded still reads them", arguments: ControlServer.Engine.allCases)
+    func rotate(engine: ControlServer.Engine) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-datakey-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let location: DatabaseLocation = switch engine {
+        case .sqlite: .sqlite(path: directory.appendingPathComponent("t.db").path)
+        case .postgres: try DatabaseLocation(parsing: try PostgresServer.shared().makeDatabase() + "?sslmode=disable")
+        }
+        let keyPath = directory.appendingPathComponent("master.key").path
+        let services = try await ControlServices.start(
+            database: location, masterKeyPath: keyPath, configuration: OpenAPITests.configuration, logger: Logger(label: "test"))
+        let user = UserRecord(
+            id: "usr_1", email: "x@y.example", displayName: "X", attributes: "{}", passwordHash: nil, status: "active", roles: [],
+            createdAt: 0, updatedAt: 0, lastLogin: nil, version: 1)
+        try await UserStore.insert(user, crypto: services.userCrypto, on: services.database)
+        let before = try #require(try await services.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])).string("email")
+
+        let (keyID, resealed) = try await DataKeys.rotate(services.database, masterKey: try MasterKey.load(path: keyPath, logger: Logger(label: "test")))
+        #expect(resealed == 4, "email, display name, attributes and the signing key")
+        let after = try #require(try await services.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])).string("email")
+        #expect(after.hasPrefix("v1.\(keyID).") && after != before)
+        #expect(services.userCrypto.keys.cipher.current.id != keyID, "the running service has not seen the new key yet")
+        #expect(try await UserStore.find(id: "usr_1", crypto: services.userCrypto, on: services.database)?.email == "x@y.example")
+        #expect(services.userCrypto.keys.cipher.current.id == keyID, "it reloaded on the unknown key id")
+        try await services.keyRing.reload()
+        _ = try services.keyRing.sign(.object([("sub", "x")]))
+        #expect(try await DataKeys.rotate(services.database, masterKey: try MasterKey.load(path: keyPath, logger: Logger(label: "test"))).resealed == 4)
+        await services.database.close()
+    }
+}
+
 /// `/openapi.json` describes exactly the routes the router has.
 @Suite("OpenAPI document")
 struct OpenAPITests {
+    static let configuration = ControlConfiguration(
+        issuer: "http://127.0.0.1:7000", tokenLifetime: 900_000, refreshLifetime: 86_400_000, signingAlgorithm: .es256, scryptLogN: 10)
+
     @Test("every registered route is in /openapi.json and every documented route is registered")
     func routesMatch() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-openapi-\(UUID().uuidString)")
         let services = try await ControlServices.start(
             database: .sqlite(path: directory.appendingPathComponent("t.db").path),
             masterKeyPath: directory.appendingPathComponent("master.key").path,
-            configuration: ControlConfiguration(
-                issuer: "http://127.0.0.1:7000", tokenLifetime: 900_000, refreshLifetime: 86_400_000, signingAlgorithm: .es256, scryptLogN: 10),
-            logger: Logger(label: "test"))
+            configuration: Self.configuration, logger: Logger(label: "test"))
         let registered = Set(ControlApp.routes(services).routes.map { "\($0.method.rawValue) \($0.path)" })
         await services.database.close()
 

@@ -45,7 +45,7 @@ final class ControlServices: Sendable {
         do {
             let applied = try await Migrations.run(on: database)
             if !applied.isEmpty { logger.info("schema migrated", metadata: ["versions": "\(applied)", "database": "\(location)"]) }
-            let cipher = try await DataKeys.load(database, masterKey: masterKey)
+            let cipher = DataKeyRing(try await DataKeys.load(database, masterKey: masterKey), database: database, masterKey: masterKey)
             let keyRing = KeyRing(
                 database: database, cipher: cipher, issuer: configuration.issuer, algorithm: configuration.signingAlgorithm,
                 tokenLifetime: configuration.tokenLifetime)
@@ -53,7 +53,7 @@ final class ControlServices: Sendable {
             return ControlServices(
                 configuration: configuration, database: database, keyRing: keyRing, clientSecrets: ClientSecrets(masterKey: masterKey),
                 passwords: try PasswordHasher(logN: configuration.scryptLogN),
-                userCrypto: UserCrypto(cipher: cipher, index: BlindIndex(masterKey: masterKey.derived("blind index"))), logger: logger)
+                userCrypto: UserCrypto(keys: cipher, index: BlindIndex(masterKey: masterKey.derived("blind index"))), logger: logger)
         } catch {
             await database.close()
             throw error

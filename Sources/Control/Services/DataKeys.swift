@@ -1,4 +1,5 @@
 import Core
+import Synchronization
 
 /// The data keys that seal stored fields, loaded from `data_keys` and unwrapped with the master
 /// key. The first start creates one; `rotate` adds a new current key (older ones still open what
@@ -47,4 +48,72 @@ enum DataKeys {
 struct StartupError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// The data keys a running service seals and opens fields with. A field sealed under a key this
+/// copy does not know (another process rotated) reloads the keys once, so `keys rotate-data-key`
+/// needs no restart.
+final class DataKeyRing: Sendable {
+    private let state: Mutex<FieldCipher>
+    private let database: any Database
+    private let masterKey: MasterKey
+
+    init(_ cipher: FieldCipher, database: any Database, masterKey: MasterKey) {
+        state = Mutex(cipher)
+        self.database = database
+        self.masterKey = masterKey
+    }
+
+    var cipher: FieldCipher { state.withLock { $0 } }
+
+    func seal(_ plaintext: String, context: String) throws -> String {
+        try cipher.seal(plaintext, context: context)
+    }
+
+    func open(_ stored: String, context: String) async throws -> String {
+        let known = cipher
+        let keyID = stored.split(separator: ".", maxSplits: 2).dropFirst().first.map(String.init) ?? ""
+        if known.keyIDs.contains(keyID) { return try known.open(stored, context: context) }
+        let reloaded = try await DataKeys.load(database, masterKey: masterKey)
+        state.withLock { $0 = reloaded }
+        return try reloaded.open(stored, context: context)
+    }
+}
+
+extension DataKeys {
+    /// The sealed columns: `(table, key column, sealed column)`; the context is `table.column`.
+    static let sealedColumns = [
+        ("users", "id", "email"), ("users", "id", "display_name"), ("users", "id", "attributes"),
+        ("signing_keys", "kid", "private_key"),
+    ]
+
+    /// Makes a new data key current and re-seals every stored field under it, in one transaction.
+    /// Older keys stay (wrapped) so a value read by a process that has not reloaded still opens.
+    static func rotate(_ database: any Database, masterKey: MasterKey) async throws -> (keyID: String, resealed: Int) {
+        let current = try await load(database, masterKey: masterKey)
+        let rotated = try current.rotated()
+        let wrapped = try FieldCipher.wrap(rotated.current, masterKey: masterKey.bytes)
+        return try await database.transaction { executor in
+            if executor.engine == .postgres {
+                try await executor.execute("SELECT pg_advisory_xact_lock(72532)")
+            }
+            try await executor.execute("UPDATE data_keys SET is_current = 0")
+            try await executor.execute(
+                "INSERT INTO data_keys (id, sealed, created_at, is_current) VALUES (?, ?, ?, 1)",
+                [.text(wrapped.id), .blob(wrapped.sealed.nonce + wrapped.sealed.ciphertext + wrapped.sealed.tag),
+                 .int(Clock.nowMilliseconds())])
+            var resealed = 0
+            for (table, key, column) in sealedColumns {
+                let context = "\(table).\(column)"
+                for row in try await executor.query("SELECT \(key) AS k, \(column) AS v FROM \(table) WHERE \(column) IS NOT NULL", []) {
+                    let value = try row.string("v")
+                    guard rotated.needsRewrap(value) else { continue }
+                    let fresh = try rotated.seal(try rotated.open(value, context: context), context: context)
+                    try await executor.execute("UPDATE \(table) SET \(column) = ? WHERE \(key) = ?", [.text(fresh), .text(try row.string("k"))])
+                    resealed += 1
+                }
+            }
+            return (wrapped.id, resealed)
+        }
+    }
 }

@@ -32,12 +32,12 @@ final class KeyRing: Sendable {
 
     private let state = Mutex(State())
     private let database: any Database
-    private let cipher: FieldCipher
+    private let cipher: DataKeyRing
     let issuer: String
     let algorithm: JWTAlgorithm
     let tokenLifetime: Int64
 
-    init(database: any Database, cipher: FieldCipher, issuer: String, algorithm: JWTAlgorithm, tokenLifetime: Int64) {
+    init(database: any Database, cipher: DataKeyRing, issuer: String, algorithm: JWTAlgorithm, tokenLifetime: Int64) {
         self.database = database
         self.cipher = cipher
         self.issuer = issuer
@@ -75,7 +75,7 @@ final class KeyRing: Sendable {
                 kid: kid, algorithm: algorithm, jwk: JSONOutput(parsed), verificationKey: key,
                 createdAt: try row.int("created_at"), retiredAt: retiredAt, publishedUntil: try row.optionalInt("published_until")))
             if retiredAt == nil, next.active == nil {
-                let pem = try cipher.open(try row.string("private_key"), context: Self.privateKeyContext)
+                let pem = try await cipher.open(try row.string("private_key"), context: Self.privateKeyContext)
                 let header = JSONOutput.object([("alg", .string(algorithm.rawValue)), ("typ", "at+jwt"), ("kid", .string(kid))])
                 next.active = (kid, try SigningKey.pem(Array(pem.utf8), algorithm: algorithm), Base64URL.encode(header.utf8()))
             }

@@ -30,7 +30,7 @@ struct UserRecord: Sendable {
 
 /// Sealing and indexing of the user columns that hold PII.
 struct UserCrypto: Sendable {
-    let cipher: FieldCipher
+    let keys: DataKeyRing
     let index: BlindIndex
 
     static func normalizedEmail(_ email: String) -> String {
@@ -50,9 +50,9 @@ enum UserStore {
         try await executor.execute(
             "INSERT INTO users (email_index, \(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [.text(crypto.emailIndex(user.email)), .text(user.id),
-             .text(try crypto.cipher.seal(user.email, context: "users.email")),
-             SQLValue(try user.displayName.map { try crypto.cipher.seal($0, context: "users.display_name") }),
-             .text(try crypto.cipher.seal(user.attributes, context: "users.attributes")),
+             .text(try crypto.keys.seal(user.email, context: "users.email")),
+             SQLValue(try user.displayName.map { try crypto.keys.seal($0, context: "users.display_name") }),
+             .text(try crypto.keys.seal(user.attributes, context: "users.attributes")),
              SQLValue(user.passwordHash), .text(user.status), .int(user.createdAt), .int(user.updatedAt),
              SQLValue(user.lastLogin), .int(user.version)])
         for role in user.roles {
@@ -102,9 +102,9 @@ enum UserStore {
         let roles = try await executor.query(
             "SELECT role_name FROM user_roles WHERE user_id = ? ORDER BY role_name", [.text(id)]).map { try $0.string("role_name") }
         return UserRecord(
-            id: id, email: try crypto.cipher.open(try row.string("email"), context: "users.email"),
-            displayName: try row.optionalString("display_name").map { try crypto.cipher.open($0, context: "users.display_name") },
-            attributes: try crypto.cipher.open(try row.string("attributes"), context: "users.attributes"),
+            id: id, email: try await crypto.keys.open(try row.string("email"), context: "users.email"),
+            displayName: try await row.optionalString("display_name").asyncMap { try await crypto.keys.open($0, context: "users.display_name") },
+            attributes: try await crypto.keys.open(try row.string("attributes"), context: "users.attributes"),
             passwordHash: try row.optionalString("password_hash"), status: try row.string("status"), roles: roles,
             createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"), lastLogin: try row.optionalInt("last_login"),
             version: try row.int("version"))
