@@ -74,4 +74,19 @@ final class ControlServices: Sendable {
             return result
         }
     }
+
+    /// Inserts a new resource with its audit row; a duplicate key is a 409 saying `conflict`.
+    func auditedInsert(
+        _ context: ControlContext, action: String, resource: String, after: JSONOutput, conflict: String,
+        _ insert: @Sendable (any SQLExecutor) async throws -> Void
+    ) async throws {
+        do {
+            try await audited(context, action: action, resource: resource) { executor in
+                try await insert(executor)
+                return ((), nil, after)
+            }
+        } catch DatabaseError.duplicate {
+            throw Problem.conflict(conflict)
+        }
+    }
 }

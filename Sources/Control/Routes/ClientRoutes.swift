@@ -80,10 +80,7 @@ enum ClientRoutes {
         let clientID = try body.string("client_id") ?? "cl_" + Hex.encode(try SecureRandom.bytes(8))
         guard Self.isIdentifier(clientID) else { throw Problem.invalid("client_id is 1 to 64 of A-Z a-z 0-9 . _ -") }
         let name = try body.requiredString("name")
-        let scopes = try body.strings("scopes") ?? []
-        if let bad = scopes.first(where: { !isScopeToken($0) }) {
-            throw Problem.invalid("scope \(HeaderText.quotable(bad)) is not an RFC 6749 scope token")
-        }
+        let scopes = try body.scopeTokens("scopes")
         var grants = try body.strings("grant_types") ?? ["client_credentials"]
         if let bad = grants.first(where: { !grantTypes.contains($0) }) {
             throw Problem.invalid("grant type \(HeaderText.quotable(bad)) is not one of \(grantTypes.joined(separator: ", "))")
@@ -97,16 +94,11 @@ enum ClientRoutes {
         let secret = try ClientSecrets.generate()
         let now = Clock.nowMilliseconds()
         let client = ClientRecord(
-            clientID: clientID, name: name, secretHash: services.clientSecrets.hash(secret), scopes: Array(Set(scopes)).sorted(),
+            clientID: clientID, name: name, secretHash: services.clientSecrets.hash(secret), scopes: scopes,
             grantTypes: grants, audiences: audiences, createdAt: now, updatedAt: now, version: 1)
-        do {
-            try await services.audited(context, action: "client.create", resource: "client:\(clientID)") { executor in
-                try await ClientStore.insert(client, on: executor)
-                return ((), nil, client.json)
-            }
-        } catch DatabaseError.duplicate {
-            throw Problem.conflict("client \(clientID) already exists")
-        }
+        try await services.auditedInsert(
+            context, action: "client.create", resource: "client:\(clientID)", after: client.json, conflict: "client \(clientID) already exists"
+        ) { try await ClientStore.insert(client, on: $0) }
         return (client, secret)
     }
 
@@ -116,9 +108,19 @@ enum ClientRoutes {
         }
     }
 
-    /// RFC 6749 §3.3: `%x21 / %x23-5B / %x5D-7E`.
-    static func isScopeToken(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.count <= 128 && text.utf8.allSatisfy { $0 == 0x21 || ($0 >= 0x23 && $0 <= 0x5B) || ($0 >= 0x5D && $0 <= 0x7E) }
+}
+
+extension JSONObject {
+    /// An array of RFC 6749 §3.3 scope tokens (`%x21 / %x23-5B / %x5D-7E`), sorted, without repeats.
+    func scopeTokens(_ name: String) throws -> [String] {
+        let scopes = try strings(name) ?? []
+        if let bad = scopes.first(where: { scope in
+            scope.isEmpty || scope.utf8.count > 128
+                || !scope.utf8.allSatisfy { $0 == 0x21 || ($0 >= 0x23 && $0 <= 0x5B) || ($0 >= 0x5D && $0 <= 0x7E) }
+        }) {
+            throw Problem.invalid("scope \(HeaderText.quotable(bad)) is not an RFC 6749 scope token")
+        }
+        return Array(Set(scopes)).sorted()
     }
 }
 

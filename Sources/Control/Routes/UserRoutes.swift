@@ -32,20 +32,12 @@ enum UserRoutes {
             let body = try await RequestBody.object(request, allowed: ["name", "description", "scopes"])
             let name = try body.requiredString("name")
             guard ClientRoutes.isIdentifier(name) else { throw Problem.invalid("name is 1 to 64 of A-Z a-z 0-9 . _ -") }
-            let scopes = try body.strings("scopes") ?? []
-            if let bad = scopes.first(where: { !ClientRoutes.isScopeToken($0) }) {
-                throw Problem.invalid("scope \(HeaderText.quotable(bad)) is not an RFC 6749 scope token")
-            }
-            let role = RoleRecord(name: name, description: try body.string("description") ?? "", scopes: Array(Set(scopes)).sorted(),
-                                  createdAt: Clock.nowMilliseconds())
-            do {
-                try await services.audited(context, action: "role.create", resource: "role:\(name)") { executor in
-                    try await RoleStore.insert(role, on: executor)
-                    return ((), nil, role.json)
-                }
-            } catch DatabaseError.duplicate {
-                throw Problem.conflict("role \(name) already exists")
-            }
+            let role = RoleRecord(
+                name: name, description: try body.string("description") ?? "", scopes: try body.scopeTokens("scopes"),
+                createdAt: Clock.nowMilliseconds())
+            try await services.auditedInsert(
+                context, action: "role.create", resource: "role:\(name)", after: role.json, conflict: "role \(name) already exists"
+            ) { try await RoleStore.insert(role, on: $0) }
             return JSONResponse.make(role.json, status: .created)
         }
     }
@@ -75,14 +67,9 @@ enum UserRoutes {
             id: "usr_" + Hex.encode(try SecureRandom.bytes(8)), email: email, displayName: try body.string("display_name"),
             attributes: attributes, passwordHash: try await password.asyncMap { try await services.passwords.hash($0) },
             status: "active", roles: roles, createdAt: now, updatedAt: now, lastLogin: nil, version: 1)
-        do {
-            try await services.audited(context, action: "user.create", resource: "user:\(user.id)") { executor in
-                try await UserStore.insert(user, crypto: services.userCrypto, on: executor)
-                return ((), nil, user.auditJSON)
-            }
-        } catch DatabaseError.duplicate {
-            throw Problem.conflict("a user with this email already exists")
-        }
+        try await services.auditedInsert(
+            context, action: "user.create", resource: "user:\(user.id)", after: user.auditJSON, conflict: "a user with this email already exists"
+        ) { try await UserStore.insert(user, crypto: services.userCrypto, on: $0) }
         return user
     }
 }
