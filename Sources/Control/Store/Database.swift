@@ -15,7 +15,6 @@ enum SQLValue: Sendable, Hashable {
     init(_ value: String?) { self = value.map { .text($0) } ?? .null }
     init(_ value: Int64?) { self = value.map { .int($0) } ?? .null }
     init(_ value: Int) { self = .int(Int64(value)) }
-    init(_ value: Bool) { self = .int(value ? 1 : 0) }
 }
 
 struct SQLRow: Sendable {
