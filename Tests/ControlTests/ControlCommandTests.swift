@@ -37,7 +37,7 @@ struct ControlCommandTests {
         environment["TOLLGATE_DATABASE"] = database
         let second = try control.run(["migrate"], environment: environment)
         #expect(second.status == 0)
-        #expect(second.stdout == "schema is up to date (version 1)\n")
+        #expect(second.stdout == "schema is up to date (version 2)\n")
     }
 
     @Test("serve with no flags: SQLite at ./data/tollgate.db and a 0600 master key, with a warning")
@@ -59,5 +59,18 @@ struct ControlCommandTests {
         #expect(again.status == 0)
         #expect(again.stdout != bootstrap.stdout)
         #expect(!again.stderr.contains("created a new master key"))
+
+        // keys rewrap: the data moves to a new master key; the old one opens nothing any more.
+        #expect(try control.run(["keys", "rewrap", "--new-master-key-file", "data/master.key"], in: directory).status == 2)
+        let rewrap = try control.run(["keys", "rewrap", "--new-master-key-file", "data/new.key"], in: directory)
+        #expect(rewrap.status == 0, "\(rewrap.stderr)")
+        #expect(rewrap.stdout.hasPrefix("1 data key re-wrapped under data/new.key"))
+        let withOld = try control.run(["bootstrap", "--client-id", "admin", "--scrypt-log-n", "12"], in: directory)
+        #expect(withOld.status == 1)
+        #expect(withOld.stderr.contains("does not open with this master key"), "\(withOld.stderr)")
+        let withNew = try control.run(["bootstrap", "--client-id", "admin", "--master-key-file", "data/new.key", "--scrypt-log-n", "12"], in: directory)
+        #expect(withNew.status == 0, "\(withNew.stderr)")
+        let repeated = try control.run(["keys", "rewrap", "--new-master-key-file", "data/new.key"], in: directory)
+        #expect(repeated.stdout.contains("already wrapped"), "\(repeated.stdout)\(repeated.stderr)")
     }
 }

@@ -124,6 +124,50 @@ struct DataKeyRotationTests {
         #expect(try await DataKeys.rotate(services.database, masterKey: try MasterKey.load(path: keyPath, logger: Logger(label: "test"))).resealed == 4)
         await services.database.close()
     }
+
+    @Test("keys rewrap: data keys move to a new master key; lookups, secret hashes and the signing key keep working; the old key no longer opens anything", arguments: ControlServer.Engine.allCases)
+    func rewrap(engine: ControlServer.Engine) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-rewrap-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let location: DatabaseLocation = switch engine {
+        case .sqlite: .sqlite(path: directory.appendingPathComponent("t.db").path)
+        case .postgres: try DatabaseLocation(parsing: try PostgresServer.shared().makeDatabase() + "?sslmode=disable")
+        }
+        let logger = Logger(label: "test")
+        let paths = ["old", "new", "newer"].map { directory.appendingPathComponent("\($0).key").path }
+        func start(_ keyPath: String) async throws -> ControlServices {
+            try await ControlServices.start(database: location, masterKeyPath: keyPath, configuration: OpenAPITests.configuration, logger: logger)
+        }
+        let first = try await start(paths[0])
+        try await UserStore.insert(UserRecord(
+            id: "usr_1", email: "Rewrap@Example.org", displayName: "R", attributes: "{}", passwordHash: nil, status: "active", roles: [],
+            createdAt: 0, updatedAt: 0, lastLogin: nil, version: 1), crypto: first.userCrypto, on: first.database)
+        _ = try await DataKeys.rotate(first.database, masterKey: try MasterKey.load(path: paths[0], logger: logger))
+        let secretHash = first.clientSecrets.hash("tgs_secret")
+        let sealedEmail = try #require(try await first.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])).string("email")
+        let oldKey = try MasterKey.load(path: paths[0], logger: logger)
+        #expect(try await DataKeys.rewrap(first.database, from: oldKey, to: MasterKey(bytes: try MasterKey.create(path: paths[1]))) == .rewrapped(2))
+        #expect(try await DataKeys.rewrap(first.database, from: oldKey, to: try MasterKey.load(path: paths[1], logger: logger)) == .alreadyDone)
+        #expect(try await first.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])?.string("email") == sealedEmail,
+                "no sealed field changes")
+        await first.database.close()
+
+        await #expect(throws: StartupError.self) { _ = try await start(paths[0]) }
+        for keyPath in paths[1...] {
+            let services = try await start(keyPath)
+            #expect(try await UserStore.find(email: "rewrap@example.org", crypto: services.userCrypto, on: services.database)?.id == "usr_1",
+                    "the blind index still finds the user")
+            #expect(services.clientSecrets.hash("tgs_secret") == secretHash, "client secret hashes still match")
+            _ = try services.keyRing.sign(.object([("sub", "x")]))
+            if keyPath == paths[1] {
+                // A second rewrap chains: the derivation root moves on again.
+                _ = try await DataKeys.rewrap(services.database, from: try MasterKey.load(path: paths[1], logger: logger), to: MasterKey(bytes: try MasterKey.create(path: paths[2])))
+            }
+            await services.database.close()
+        }
+        let attributes = try FileManager.default.attributesOfItem(atPath: paths[1])
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+    }
 }
 
 /// `/openapi.json` describes exactly the routes the router has.

@@ -40,11 +40,12 @@ final class ControlServices: Sendable {
     static func start(
         database location: DatabaseLocation, masterKeyPath: String, configuration: ControlConfiguration, logger: Logger
     ) async throws -> ControlServices {
-        let masterKey = try MasterKey.load(path: masterKeyPath, logger: logger)
+        let fileKey = try MasterKey.load(path: masterKeyPath, logger: logger)
         let database = try await location.open(logger: logger)
         do {
             let applied = try await Migrations.run(on: database)
             if !applied.isEmpty { logger.info("schema migrated", metadata: ["versions": "\(applied)", "database": "\(location)"]) }
+            let masterKey = try await DataKeys.withDerivationRoot(fileKey, database: database)
             let cipher = DataKeyRing(try await DataKeys.load(database, masterKey: masterKey), database: database, masterKey: masterKey)
             let keyRing = KeyRing(
                 database: database, cipher: cipher, issuer: configuration.issuer, algorithm: configuration.signingAlgorithm,

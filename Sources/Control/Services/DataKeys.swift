@@ -16,21 +16,13 @@ enum DataKeys {
             let wrapped = try FieldCipher.wrap(key, masterKey: masterKey.bytes)
             try await transaction.execute(
                 "INSERT INTO data_keys (id, sealed, created_at, is_current) VALUES (?, ?, ?, 1)",
-                [.text(wrapped.id), .blob(wrapped.sealed.nonce + wrapped.sealed.ciphertext + wrapped.sealed.tag),
-                 .int(Clock.nowMilliseconds())])
+                [.text(wrapped.id), .blob(pack(wrapped.sealed)), .int(Clock.nowMilliseconds())])
             return try await transaction.query("SELECT id, sealed, is_current FROM data_keys", [])
         }
         var current: FieldCipher.DataKey?
         var older: [FieldCipher.DataKey] = []
         for row in rows {
-            let sealed = try row.blob("sealed")
-            guard sealed.count > AESGCM.nonceBytes + AESGCM.tagBytes else { throw DatabaseError.column("data_keys.sealed", "a sealed key") }
-            let wrapped = FieldCipher.WrappedKey(
-                id: try row.string("id"),
-                sealed: AESGCM.Sealed(
-                    nonce: Array(sealed.prefix(AESGCM.nonceBytes)),
-                    ciphertext: Array(sealed[AESGCM.nonceBytes..<(sealed.count - AESGCM.tagBytes)]),
-                    tag: Array(sealed.suffix(AESGCM.tagBytes))))
+            let wrapped = FieldCipher.WrappedKey(id: try row.string("id"), sealed: try unpack(try row.blob("sealed")))
             let key: FieldCipher.DataKey
             do {
                 key = try FieldCipher.unwrap(wrapped, masterKey: masterKey.bytes)
@@ -100,8 +92,7 @@ extension DataKeys {
             try await executor.execute("UPDATE data_keys SET is_current = 0")
             try await executor.execute(
                 "INSERT INTO data_keys (id, sealed, created_at, is_current) VALUES (?, ?, ?, 1)",
-                [.text(wrapped.id), .blob(wrapped.sealed.nonce + wrapped.sealed.ciphertext + wrapped.sealed.tag),
-                 .int(Clock.nowMilliseconds())])
+                [.text(wrapped.id), .blob(pack(wrapped.sealed)), .int(Clock.nowMilliseconds())])
             var resealed = 0
             for (table, key, column) in sealedColumns {
                 let context = "\(table).\(column)"
@@ -115,5 +106,75 @@ extension DataKeys {
             }
             return (wrapped.id, resealed)
         }
+    }
+}
+
+extension DataKeys {
+    private static let rootName = "derivation_root"
+    private static let rootAAD = Array("tollgate derivation root".utf8)
+
+    /// `masterKey` with the derivation root this database uses: the one a `keys rewrap` stored, or
+    /// the master key itself when it never was re-wrapped.
+    static func withDerivationRoot(_ masterKey: MasterKey, database: any SQLExecutor) async throws -> MasterKey {
+        guard let row = try await database.first("SELECT sealed FROM master_secrets WHERE name = ?", [.text(rootName)]) else {
+            return masterKey
+        }
+        do {
+            return MasterKey(bytes: masterKey.bytes, derivationRoot: try AESGCM.open(try unpack(try row.blob("sealed")), key: masterKey.bytes, aad: rootAAD))
+        } catch {
+            throw StartupError("the stored derivation root does not open with this master key: is --master-key-file the one the last `keys rewrap` wrote?")
+        }
+    }
+
+    enum RewrapResult: Equatable {
+        case rewrapped(Int)
+        /// Everything already opens with the new key: an earlier run finished.
+        case alreadyDone
+    }
+
+    /// Re-wraps every data key (and the derivation root) under `newKey`, in one transaction: a
+    /// crash leaves either the old wrapping or the new, never a mix. Nothing sealed with a data key
+    /// changes, and neither do blind indexes or secret hashes: the old derivation root is kept,
+    /// wrapped under the new key.
+    static func rewrap(_ database: any Database, from oldKey: MasterKey, to newKey: MasterKey) async throws -> RewrapResult {
+        try await database.transaction { executor in
+            if executor.engine == .postgres {
+                try await executor.execute("SELECT pg_advisory_xact_lock(72532)")
+            }
+            let rows = try await executor.query("SELECT id, sealed FROM data_keys", [])
+            guard !rows.isEmpty else { throw StartupError("the database has no data keys yet: start the service once (or run bootstrap) first") }
+            let wrappedKeys = try rows.map { FieldCipher.WrappedKey(id: try $0.string("id"), sealed: try unpack(try $0.blob("sealed"))) }
+            let unwrapped = wrappedKeys.compactMap { try? FieldCipher.unwrap($0, masterKey: oldKey.bytes) }
+            if unwrapped.count != wrappedKeys.count {
+                if unwrapped.isEmpty, wrappedKeys.allSatisfy({ (try? FieldCipher.unwrap($0, masterKey: newKey.bytes)) != nil }) {
+                    _ = try await withDerivationRoot(newKey, database: executor)
+                    return .alreadyDone
+                }
+                throw StartupError("the data keys do not open with --master-key-file: is it the key this database was created with?")
+            }
+            let root = try await withDerivationRoot(oldKey, database: executor).derivationRoot
+            for key in unwrapped {
+                let wrapped = try FieldCipher.wrap(key, masterKey: newKey.bytes)
+                try await executor.execute("UPDATE data_keys SET sealed = ? WHERE id = ?", [.blob(pack(wrapped.sealed)), .text(key.id)])
+            }
+            let sealedRoot = pack(try AESGCM.seal(root, key: newKey.bytes, aad: rootAAD))
+            try await executor.execute("DELETE FROM master_secrets WHERE name = ?", [.text(rootName)])
+            try await executor.execute(
+                "INSERT INTO master_secrets (name, sealed, created_at) VALUES (?, ?, ?)",
+                [.text(rootName), .blob(sealedRoot), .int(Clock.nowMilliseconds())])
+            return .rewrapped(unwrapped.count)
+        }
+    }
+
+    static func pack(_ sealed: AESGCM.Sealed) -> [UInt8] {
+        sealed.nonce + sealed.ciphertext + sealed.tag
+    }
+
+    static func unpack(_ bytes: [UInt8]) throws -> AESGCM.Sealed {
+        guard bytes.count > AESGCM.nonceBytes + AESGCM.tagBytes else { throw DatabaseError.column("sealed", "a sealed value") }
+        return AESGCM.Sealed(
+            nonce: Array(bytes.prefix(AESGCM.nonceBytes)),
+            ciphertext: Array(bytes[AESGCM.nonceBytes..<(bytes.count - AESGCM.tagBytes)]),
+            tag: Array(bytes.suffix(AESGCM.tagBytes)))
     }
 }

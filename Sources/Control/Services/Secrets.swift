@@ -7,6 +7,15 @@ import NIOPosix
 /// the data keys (which seal PII and signing keys) and keys the blind index and secret hashes.
 struct MasterKey: Sendable {
     let bytes: [UInt8]
+    /// What the blind index and secret hashes are derived from: the master key itself until the
+    /// first `keys rewrap`, which stores the old root wrapped under the new master key (see
+    /// `DataKeys.rewrap`) so that neither has to be recomputed — a secret hash cannot be.
+    let derivationRoot: [UInt8]
+
+    init(bytes: [UInt8], derivationRoot: [UInt8]? = nil) {
+        self.bytes = bytes
+        self.derivationRoot = derivationRoot ?? bytes
+    }
 
     static let defaultPath = "./data/master.key"
 
@@ -27,13 +36,7 @@ struct MasterKey: Sendable {
     static func load(path: String, logger: Logger) throws -> MasterKey {
         let manager = FileManager.default
         if !manager.fileExists(atPath: path) {
-            let bytes = try SecureRandom.bytes(32)
-            let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-            try manager.createDirectory(at: directory, withIntermediateDirectories: true)
-            let text = Data(bytes).base64EncodedString() + "\n"
-            guard manager.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw Failure.unreadable(path, "cannot create it")
-            }
+            let bytes = try create(path: path)
             logger.warning(
                 "created a new master key; back it up: without it the stored secrets cannot be read",
                 metadata: ["path": "\(path)"])
@@ -54,9 +57,28 @@ struct MasterKey: Sendable {
         return MasterKey(bytes: Array(data))
     }
 
+    /// Writes a new random key to `path`, which must not exist: created 0600 from the first byte
+    /// (`O_EXCL`, no window where another user could read it) and synced before this returns, so a
+    /// key that wraps stored data is on disk before the data depends on it.
+    static func create(path: String) throws -> [UInt8] {
+        let bytes = try SecureRandom.bytes(32)
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw Failure.unreadable(path, "cannot create it: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        let text = Array((Data(bytes).base64EncodedString() + "\n").utf8)
+        let written = text.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == text.count, fsync(descriptor) == 0 else {
+            unlink(path)
+            throw Failure.unreadable(path, "cannot write it: \(String(cString: strerror(errno)))")
+        }
+        return bytes
+    }
+
     /// A key for one purpose, derived so that no two uses share key material.
     func derived(_ purpose: String) -> [UInt8] {
-        HMAC.authenticationCode(.sha256, key: bytes, message: Array("tollgate \(purpose) v1".utf8))
+        HMAC.authenticationCode(.sha256, key: derivationRoot, message: Array("tollgate \(purpose) v1".utf8))
     }
 }
 

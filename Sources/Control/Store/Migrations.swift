@@ -65,6 +65,9 @@ enum Migrations {
             "CREATE INDEX audit_log_resource ON audit_log (resource, id)",
             "CREATE INDEX audit_log_time ON audit_log (time)",
         ]),
+        Migration(version: 2, name: "master key rewrap", statements: [
+            "CREATE TABLE master_secrets (name TEXT PRIMARY KEY, sealed {blob} NOT NULL, created_at BIGINT NOT NULL)",
+        ]),
     ]
 
     static var latest: Int { all.map(\.version).max() ?? 0 }
