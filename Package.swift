@@ -119,7 +119,11 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
-            dependencies: ["tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             path: "Tests/ControlTests",
             swiftSettings: strict),
     ],

@@ -5,10 +5,10 @@ import Testing
 /// The OAuth2 / OIDC provider through the real `tollgate-control serve`, on SQLite and PostgreSQL.
 @Suite("OAuth2 / OIDC provider")
 struct OAuthTests {
-    @Test("client_credentials token verifies with joserfc against our JWKS and introspects active", arguments: ControlServer.Engine.allCases)
-    func clientCredentials(engine: ControlServer.Engine) throws {
-        let server = try ControlServer(engine: engine)
-        let response = try server.form("/oauth/token", [("grant_type", "client_credentials")], basic: ("admin", server.adminSecret))
+    @Test("client_credentials token verifies with joserfc against our JWKS and introspects active", arguments: Setup.all)
+    func clientCredentials(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let response = try await server.form("/oauth/token", [("grant_type", "client_credentials")], basic: ("admin", server.adminSecret))
         #expect(response.status == 200)
         #expect(response.header("cache-control") == "no-store")
         #expect(response.json["token_type"] as? String == "Bearer")
@@ -17,7 +17,7 @@ struct OAuthTests {
         #expect(response.json["refresh_token"] == nil, "no refresh token for client_credentials")
         let token = try #require(response.json["access_token"] as? String)
 
-        let verified = try Independent.verify(token, server: server)
+        let verified = try await Independent.verify(token, server: server)
         let header = try #require(verified["header"] as? [String: Any])
         let claims = try #require(verified["claims"] as? [String: Any])
         #expect(header["alg"] as? String == "ES256")
@@ -29,196 +29,196 @@ struct OAuthTests {
         for name in ["exp", "iat", "nbf", "jti", "aud"] { #expect(claims[name] != nil, "claim \(name)") }
 
         // Client auth in the form works too; the secret is checked.
-        let introspection = try server.form(
+        let introspection = try await server.form(
             "/oauth/introspect", [("token", token), ("client_id", "admin"), ("client_secret", server.adminSecret)])
         #expect(introspection.status == 200)
         #expect(introspection.json["active"] as? Bool == true)
         #expect(introspection.json["client_id"] as? String == "admin")
         #expect(introspection.json["jti"] as? String == claims["jti"] as? String)
         // GET with Basic, and a Bearer caller holding auth.introspect (admin has every scope).
-        let viaGet = try server.request(
+        let viaGet = try await server.request(
             "GET", "/oauth/introspect?token=\(token)",
             headers: [("Authorization", "Basic " + Data("admin:\(server.adminSecret)".utf8).base64EncodedString())])
         #expect(viaGet.json["active"] as? Bool == true)
-        let viaBearer = try server.form("/oauth/introspect", [("token", token)], bearer: token)
+        let viaBearer = try await server.form("/oauth/introspect", [("token", token)], bearer: token)
         #expect(viaBearer.json["active"] as? Bool == true)
-        #expect(try server.form("/oauth/introspect", [("token", "garbage")], basic: ("admin", server.adminSecret)).json["active"] as? Bool == false)
+        #expect(try await server.form("/oauth/introspect", [("token", "garbage")], basic: ("admin", server.adminSecret)).json["active"] as? Bool == false)
     }
 
-    @Test("token endpoint errors follow RFC 6749 §5.2", arguments: ControlServer.Engine.allCases)
-    func tokenErrors(engine: ControlServer.Engine) throws {
-        let server = try ControlServer(engine: engine)
-        let wrongSecret = try server.form("/oauth/token", [("grant_type", "client_credentials")], basic: ("admin", "nope"))
+    @Test("token endpoint errors follow RFC 6749 §5.2", arguments: Setup.all)
+    func tokenErrors(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let wrongSecret = try await server.form("/oauth/token", [("grant_type", "client_credentials")], basic: ("admin", "nope"))
         #expect(wrongSecret.status == 401)
         #expect(wrongSecret.json["error"] as? String == "invalid_client")
         #expect(wrongSecret.header("www-authenticate")?.hasPrefix("Basic") == true)
-        let unknownClient = try server.form("/oauth/token", [("grant_type", "client_credentials"), ("client_id", "ghost"), ("client_secret", "x")])
+        let unknownClient = try await server.form("/oauth/token", [("grant_type", "client_credentials"), ("client_id", "ghost"), ("client_secret", "x")])
         #expect(unknownClient.status == 401)
         #expect(unknownClient.json["error"] as? String == "invalid_client")
         let basic = ("admin", server.adminSecret)
-        #expect(try server.form("/oauth/token", [], basic: basic).json["error"] as? String == "invalid_request")
-        #expect(try server.form("/oauth/token", [("grant_type", "implicit")], basic: basic).json["error"] as? String == "unsupported_grant_type")
-        #expect(try server.form("/oauth/token", [("grant_type", "password"), ("username", "a"), ("password", "b")], basic: basic)
+        #expect(try await server.form("/oauth/token", [], basic: basic).json["error"] as? String == "invalid_request")
+        #expect(try await server.form("/oauth/token", [("grant_type", "implicit")], basic: basic).json["error"] as? String == "unsupported_grant_type")
+        #expect(try await server.form("/oauth/token", [("grant_type", "password"), ("username", "a"), ("password", "b")], basic: basic)
             .json["error"] as? String == "unauthorized_client")
-        let badScope = try server.form("/oauth/token", [("grant_type", "client_credentials"), ("scope", "flag.write")], basic: basic)
+        let badScope = try await server.form("/oauth/token", [("grant_type", "client_credentials"), ("scope", "flag.write")], basic: basic)
         #expect(badScope.status == 400)
         #expect(badScope.json["error"] as? String == "invalid_scope")
-        let twice = try server.request(
+        let twice = try await server.request(
             "POST", "/oauth/token", headers: [("Content-Type", "application/x-www-form-urlencoded")],
             body: "grant_type=client_credentials&grant_type=password&client_id=admin&client_secret=\(server.adminSecret)")
         #expect(twice.json["error"] as? String == "invalid_request")
-        let json = try server.request("POST", "/oauth/token", headers: [("Content-Type", "application/json")], body: "{}")
+        let json = try await server.request("POST", "/oauth/token", headers: [("Content-Type", "application/json")], body: "{}")
         #expect(json.status == 400)
         #expect(json.json["error"] as? String == "invalid_request")
-        let badTarget = try server.form("/oauth/token", [("grant_type", "client_credentials"), ("audience", "elsewhere")], basic: basic)
+        let badTarget = try await server.form("/oauth/token", [("grant_type", "client_credentials"), ("audience", "elsewhere")], basic: basic)
         #expect(badTarget.json["error"] as? String == "invalid_target")
-        let metrics = try server.request("GET", "/metrics").text
+        let metrics = try await server.request("GET", "/metrics").text
         #expect(metrics.contains("tollgate_control_token_errors_total{error=\"invalid_client\"} 2"))
     }
 
-    @Test("password grant, rotating refresh tokens, reuse revokes the family, userinfo", arguments: ControlServer.Engine.allCases)
-    func passwordAndRefresh(engine: ControlServer.Engine) throws {
-        let server = try ControlServer(engine: engine)
-        let admin = try server.token()
-        #expect(try server.json("POST", "/v1/roles", token: admin, body: #"{"name":"ops","scopes":["flag.read","flag.write"]}"#).status == 201)
-        let user = try server.json("POST", "/v1/users", token: admin, body: #"{"email":"Ada@Example.com","password":"correct horse","display_name":"Ada","roles":["ops"]}"#)
+    @Test("password grant, rotating refresh tokens, reuse revokes the family, userinfo", arguments: Setup.all)
+    func passwordAndRefresh(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let admin = try await server.token()
+        #expect(try await server.json("POST", "/v1/roles", token: admin, body: #"{"name":"ops","scopes":["flag.read","flag.write"]}"#).status == 201)
+        let user = try await server.json("POST", "/v1/users", token: admin, body: #"{"email":"Ada@Example.com","password":"correct horse","display_name":"Ada","roles":["ops"]}"#)
         #expect(user.status == 201)
         let userID = try #require(user.json["id"] as? String)
         #expect(user.json["email"] as? String == "ada@example.com")
-        let client = try server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"web","name":"Web","grant_types":["password"]}"#)
+        let client = try await server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"web","name":"Web","grant_types":["password"]}"#)
         #expect(client.json["grant_types"] as? [String] == ["password", "refresh_token"])
         let webSecret = try #require(client.json["client_secret"] as? String)
         let web = ("web", webSecret)
 
-        let wrong = try server.form("/oauth/token", [("grant_type", "password"), ("username", "ada@example.com"), ("password", "nope")], basic: web)
+        let wrong = try await server.form("/oauth/token", [("grant_type", "password"), ("username", "ada@example.com"), ("password", "nope")], basic: web)
         #expect(wrong.status == 400)
         #expect(wrong.json["error"] as? String == "invalid_grant")
-        let login = try server.form(
+        let login = try await server.form(
             "/oauth/token", [("grant_type", "password"), ("username", "ADA@example.com"), ("password", "correct horse"), ("scope", "flag.read admin openid")],
             basic: web)
         #expect(login.status == 200)
         #expect(login.json["scope"] as? String == "flag.read openid", "only the requested scopes the roles grant")
         let access = try #require(login.json["access_token"] as? String)
         let refresh = try #require(login.json["refresh_token"] as? String)
-        let claims = try #require(try Independent.verify(access, server: server)["claims"] as? [String: Any])
+        let claims = try #require(try await Independent.verify(access, server: server)["claims"] as? [String: Any])
         #expect(claims["sub"] as? String == userID)
         #expect(claims["sid"] != nil)
 
-        let info = try server.json("GET", "/oauth/userinfo", token: access)
+        let info = try await server.json("GET", "/oauth/userinfo", token: access)
         #expect(info.status == 200)
         #expect(info.json["sub"] as? String == userID)
         #expect(info.json["email"] as? String == "ada@example.com")
         #expect(info.json["name"] as? String == "Ada")
-        #expect(try server.json("GET", "/oauth/userinfo", token: admin).status == 401, "a client token has no user")
-        let introspected = try server.form("/oauth/introspect", [("token", access)], basic: web)
+        #expect(try await server.json("GET", "/oauth/userinfo", token: admin).status == 401, "a client token has no user")
+        let introspected = try await server.form("/oauth/introspect", [("token", access)], basic: web)
         #expect(introspected.json["username"] as? String == "ada@example.com")
-        #expect(try server.form("/oauth/introspect", [("token", refresh)], basic: web).json["token_type"] as? String == "refresh_token")
+        #expect(try await server.form("/oauth/introspect", [("token", refresh)], basic: web).json["token_type"] as? String == "refresh_token")
 
         // Rotation: the new refresh token works, the old one is dead; narrowing the scope is allowed.
-        let rotated = try server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", refresh), ("scope", "flag.read")], basic: web)
+        let rotated = try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", refresh), ("scope", "flag.read")], basic: web)
         #expect(rotated.status == 200)
         #expect(rotated.json["scope"] as? String == "flag.read")
         let secondRefresh = try #require(rotated.json["refresh_token"] as? String)
         #expect(secondRefresh != refresh)
-        let widened = try server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", secondRefresh), ("scope", "flag.write")], basic: web)
+        let widened = try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", secondRefresh), ("scope", "flag.write")], basic: web)
         #expect(widened.json["error"] as? String == "invalid_scope")
         let secondAccess = try #require(rotated.json["access_token"] as? String)
 
         // Reuse of the first refresh token: refused, and the whole family dies.
-        let reuse = try server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", refresh)], basic: web)
+        let reuse = try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", refresh)], basic: web)
         #expect(reuse.status == 400)
         #expect(reuse.json["error"] as? String == "invalid_grant")
-        #expect(try server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", secondRefresh)], basic: web).json["error"] as? String == "invalid_grant")
+        #expect(try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", secondRefresh)], basic: web).json["error"] as? String == "invalid_grant")
         for token in [access, secondAccess, secondRefresh] {
-            #expect(try server.form("/oauth/introspect", [("token", token)], basic: web).json["active"] as? Bool == false)
+            #expect(try await server.form("/oauth/introspect", [("token", token)], basic: web).json["active"] as? Bool == false)
         }
-        #expect(try server.request("GET", "/metrics").text.contains("tollgate_control_refresh_reuse_total 1"))
+        #expect(try await server.request("GET", "/metrics").text.contains("tollgate_control_refresh_reuse_total 1"))
         // Another client cannot redeem this client's refresh tokens.
-        let again = try server.form("/oauth/token", [("grant_type", "password"), ("username", "ada@example.com"), ("password", "correct horse")], basic: web)
+        let again = try await server.form("/oauth/token", [("grant_type", "password"), ("username", "ada@example.com"), ("password", "correct horse")], basic: web)
         let thirdRefresh = try #require(again.json["refresh_token"] as? String)
-        let other = try server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"other","name":"Other","grant_types":["password"]}"#)
+        let other = try await server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"other","name":"Other","grant_types":["password"]}"#)
         let otherAuth = ("other", try #require(other.json["client_secret"] as? String))
-        #expect(try server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", thirdRefresh)], basic: otherAuth)
+        #expect(try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", thirdRefresh)], basic: otherAuth)
             .json["error"] as? String == "invalid_grant")
-        #expect(try server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", thirdRefresh)], basic: web).status == 200)
+        #expect(try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", thirdRefresh)], basic: web).status == 200)
     }
 
-    @Test("revoked, expired-client, deactivated-user tokens introspect inactive", arguments: ControlServer.Engine.allCases)
-    func inactiveTokens(engine: ControlServer.Engine) throws {
-        let server = try ControlServer(engine: engine)
-        let admin = try server.token()
-        let created = try server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"svc","name":"Svc","scopes":["orders.read"]}"#)
+    @Test("revoked, expired-client, deactivated-user tokens introspect inactive", arguments: Setup.all)
+    func inactiveTokens(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let admin = try await server.token()
+        let created = try await server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"svc","name":"Svc","scopes":["orders.read"]}"#)
         let svcSecret = try #require(created.json["client_secret"] as? String)
         let svc = ("svc", svcSecret)
-        let token = try server.token(client: "svc", secret: svcSecret)
-        let other = try server.token(client: "svc", secret: svcSecret)
+        let token = try await server.token(client: "svc", secret: svcSecret)
+        let other = try await server.token(client: "svc", secret: svcSecret)
 
         // RFC 7009: revoke answers 200, also for tokens it does not know; another client may not revoke it.
-        #expect(try server.form("/oauth/revoke", [("token", "not-a-token")], basic: svc).status == 200)
-        #expect(try server.form("/oauth/revoke", [("token", token)], basic: ("admin", server.adminSecret)).json["error"] as? String == "unauthorized_client")
-        #expect(try server.form("/oauth/revoke", [("token", token)], basic: svc).status == 200)
-        #expect(try server.form("/oauth/introspect", [("token", token)], basic: svc).json["active"] as? Bool == false)
-        #expect(try server.form("/oauth/introspect", [("token", other)], basic: svc).json["active"] as? Bool == true)
+        #expect(try await server.form("/oauth/revoke", [("token", "not-a-token")], basic: svc).status == 200)
+        #expect(try await server.form("/oauth/revoke", [("token", token)], basic: ("admin", server.adminSecret)).json["error"] as? String == "unauthorized_client")
+        #expect(try await server.form("/oauth/revoke", [("token", token)], basic: svc).status == 200)
+        #expect(try await server.form("/oauth/introspect", [("token", token)], basic: svc).json["active"] as? Bool == false)
+        #expect(try await server.form("/oauth/introspect", [("token", other)], basic: svc).json["active"] as? Bool == true)
 
         // A deleted client's tokens die with it.
-        #expect(try server.json("DELETE", "/v1/clients/svc", token: admin).status == 204)
-        #expect(try server.form("/oauth/introspect", [("token", other)], basic: ("admin", server.adminSecret)).json["active"] as? Bool == false)
+        #expect(try await server.json("DELETE", "/v1/clients/svc", token: admin).status == 204)
+        #expect(try await server.form("/oauth/introspect", [("token", other)], basic: ("admin", server.adminSecret)).json["active"] as? Bool == false)
 
         // A deactivated user's tokens.
-        _ = try server.json("POST", "/v1/roles", token: admin, body: #"{"name":"reader","scopes":["flag.read"]}"#)
-        let user = try server.json("POST", "/v1/users", token: admin, body: #"{"email":"bo@example.com","password":"long enough","roles":["reader"]}"#)
+        _ = try await server.json("POST", "/v1/roles", token: admin, body: #"{"name":"reader","scopes":["flag.read"]}"#)
+        let user = try await server.json("POST", "/v1/users", token: admin, body: #"{"email":"bo@example.com","password":"long enough","roles":["reader"]}"#)
         let userID = try #require(user.json["id"] as? String)
-        let web = try server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"web","name":"Web","grant_types":["password"]}"#)
+        let web = try await server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"web","name":"Web","grant_types":["password"]}"#)
         let webAuth = ("web", try #require(web.json["client_secret"] as? String))
-        let login = try server.form("/oauth/token", [("grant_type", "password"), ("username", "bo@example.com"), ("password", "long enough")], basic: webAuth)
+        let login = try await server.form("/oauth/token", [("grant_type", "password"), ("username", "bo@example.com"), ("password", "long enough")], basic: webAuth)
         let access = try #require(login.json["access_token"] as? String)
-        #expect(try server.form("/oauth/introspect", [("token", access)], basic: webAuth).json["active"] as? Bool == true)
-        let deactivated = try server.json("DELETE", "/v1/users/\(userID)", token: admin)
+        #expect(try await server.form("/oauth/introspect", [("token", access)], basic: webAuth).json["active"] as? Bool == true)
+        let deactivated = try await server.json("DELETE", "/v1/users/\(userID)", token: admin)
         #expect(deactivated.json["status"] as? String == "deactivated")
-        #expect(try server.form("/oauth/introspect", [("token", access)], basic: webAuth).json["active"] as? Bool == false)
-        #expect(try server.form("/oauth/token", [("grant_type", "password"), ("username", "bo@example.com"), ("password", "long enough")], basic: webAuth)
+        #expect(try await server.form("/oauth/introspect", [("token", access)], basic: webAuth).json["active"] as? Bool == false)
+        #expect(try await server.form("/oauth/token", [("grant_type", "password"), ("username", "bo@example.com"), ("password", "long enough")], basic: webAuth)
             .json["error"] as? String == "invalid_grant")
     }
 
-    @Test("key rotation: old tokens stay valid, both kids in JWKS, new tokens use the new kid", arguments: ControlServer.Engine.allCases)
-    func keyRotation(engine: ControlServer.Engine) throws {
-        let server = try ControlServer(engine: engine)
-        let before = try server.token()
-        let oldKid = try #require(try Independent.verify(before, server: server)["header"] as? [String: Any])["kid"] as? String
-        let rotated = try server.json("POST", "/v1/keys/rotate", token: before)
+    @Test("key rotation: old tokens stay valid, both kids in JWKS, new tokens use the new kid", arguments: Setup.all)
+    func keyRotation(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let before = try await server.token()
+        let oldKid = try #require(try await Independent.verify(before, server: server)["header"] as? [String: Any])["kid"] as? String
+        let rotated = try await server.json("POST", "/v1/keys/rotate", token: before)
         #expect(rotated.status == 201)
         let newKid = try #require(rotated.json["kid"] as? String)
         #expect(newKid != oldKid)
-        let jwks = try server.request("GET", "/.well-known/jwks.json").json
+        let jwks = try await server.request("GET", "/.well-known/jwks.json").json
         let kids = (jwks["keys"] as? [[String: Any]] ?? []).compactMap { $0["kid"] as? String }
         #expect(Set(kids) == [oldKid, newKid])
-        let after = try server.token()
-        #expect((try Independent.verify(after, server: server)["header"] as? [String: Any])?["kid"] as? String == newKid)
-        #expect(try Independent.verify(before, server: server)["claims"] != nil, "the old token still verifies against the published JWKS")
-        #expect(try server.form("/oauth/introspect", [("token", before)], basic: ("admin", server.adminSecret)).json["active"] as? Bool == true)
-        let keys = try server.json("GET", "/v1/keys", token: after).json["items"] as? [[String: Any]] ?? []
+        let after = try await server.token()
+        #expect((try await Independent.verify(after, server: server)["header"] as? [String: Any])?["kid"] as? String == newKid)
+        #expect(try await Independent.verify(before, server: server)["claims"] != nil, "the old token still verifies against the published JWKS")
+        #expect(try await server.form("/oauth/introspect", [("token", before)], basic: ("admin", server.adminSecret)).json["active"] as? Bool == true)
+        let keys = try await server.json("GET", "/v1/keys", token: after).json["items"] as? [[String: Any]] ?? []
         #expect(keys.first { $0["kid"] as? String == oldKid }?["status"] as? String == "retired")
         #expect(keys.first { $0["kid"] as? String == oldKid }?["published_until"] is String)
         // The CLI rotates too; /v1/keys reads the shared table.
         let cli = try server.cli(["keys", "rotate"])
         #expect(cli.status == 0, "\(cli.stderr)")
-        let ring = try server.json("GET", "/v1/keys", token: after).json["items"] as? [[String: Any]] ?? []
+        let ring = try await server.json("GET", "/v1/keys", token: after).json["items"] as? [[String: Any]] ?? []
         #expect(ring.count == 3)
         #expect(ring.filter { $0["status"] as? String == "active" }.count == 1)
         #expect(ring.first { $0["status"] as? String == "active" }?["kid"] as? String != newKid)
     }
 
-    @Test("discovery names our endpoints; RS256 is selectable")
-    func discoveryAndRS256() throws {
-        let server = try ControlServer(engine: .sqlite, arguments: ["--signing-alg", "RS256"])
-        let discovery = try server.request("GET", "/.well-known/openid-configuration").json
+    @Test("discovery names our endpoints; RS256 is selectable", arguments: Setup.both(.sqlite))
+    func discoveryAndRS256(setup: Setup) async throws {
+        let server = try await ControlHarness(setup, arguments: ["--signing-alg", "RS256"])
+        let discovery = try await server.request("GET", "/.well-known/openid-configuration").json
         #expect(discovery["issuer"] as? String == server.issuer)
         #expect(discovery["token_endpoint"] as? String == server.issuer + "/oauth/token")
         #expect(discovery["jwks_uri"] as? String == server.issuer + "/.well-known/jwks.json")
         #expect(discovery["introspection_endpoint"] as? String == server.issuer + "/oauth/introspect")
         #expect(discovery["revocation_endpoint"] as? String == server.issuer + "/oauth/revoke")
-        let token = try server.token()
-        let verified = try Independent.verify(token, server: server)
+        let token = try await server.token()
+        let verified = try await Independent.verify(token, server: server)
         #expect((verified["header"] as? [String: Any])?["alg"] as? String == "RS256")
     }
 }
@@ -228,9 +228,9 @@ enum Independent {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/verify_jwt.py")
 
-    static func verify(_ token: String, server: ControlServer) throws -> [String: Any] {
+    static func verify(_ token: String, server: ControlHarness) async throws -> [String: Any] {
         let jwks = server.directory.appendingPathComponent("jwks-\(UUID().uuidString).json")
-        try Data(try server.request("GET", "/.well-known/jwks.json").body).write(to: jwks)
+        try Data(try await server.request("GET", "/.well-known/jwks.json").body).write(to: jwks)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", script.path, jwks.path, token, server.issuer]

@@ -64,7 +64,7 @@ public final class ControlServer {
         Self.storageArguments(database: database, directory: directory, extra: extraArguments)
     }
 
-    static func storageArguments(database: String, directory: URL, extra: [String]) -> [String] {
+    public static func storageArguments(database: String, directory: URL, extra: [String]) -> [String] {
         ["--database", database, "--master-key-file", directory.appendingPathComponent("master.key").path, "--scrypt-log-n", "12"] + extra
     }
 
@@ -114,39 +114,5 @@ public final class ControlServer {
         if let body { head += "Content-Length: \(body.utf8.count)\r\n" }
         try connection.send(head + "\r\n" + (body ?? ""))
         return try connection.readResponse(expectBody: method != "HEAD")
-    }
-
-    public func json(_ method: String, _ path: String, token: String?, body: String? = nil) throws -> RawHTTPConnection.Response {
-        var headers: [(String, String)] = []
-        if let token { headers.append(("Authorization", "Bearer \(token)")) }
-        if body != nil { headers.append(("Content-Type", "application/json")) }
-        return try request(method, path, headers: headers, body: body)
-    }
-
-    public func form(_ path: String, _ parameters: [(String, String)], basic: (String, String)? = nil, bearer: String? = nil) throws -> RawHTTPConnection.Response {
-        var headers = [("Content-Type", "application/x-www-form-urlencoded")]
-        if let (user, password) = basic {
-            headers.append(("Authorization", "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()))
-        }
-        if let bearer { headers.append(("Authorization", "Bearer \(bearer)")) }
-        let body = parameters.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
-        return try request("POST", path, headers: headers, body: body)
-    }
-
-    /// An access token for `client` by client_credentials.
-    public func token(client: String = "admin", secret: String? = nil, scope: String? = nil) throws -> String {
-        var parameters = [("grant_type", "client_credentials")]
-        if let scope { parameters.append(("scope", scope)) }
-        let response = try form("/oauth/token", parameters, basic: (client, secret ?? adminSecret))
-        guard response.status == 200, let token = response.json["access_token"] as? String else {
-            throw HarnessError.notReady("token request failed: \(response.status) \(response.text)")
-        }
-        return token
-    }
-
-    static func encode(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
     }
 }
