@@ -8,7 +8,7 @@
 #
 # Usage: bench/profile-proxy.sh [--no-build]
 # Environment (defaults): CONNECTIONS=64 THREADS=2 PROXY_THREADS=2 UPSTREAM_WORKERS=2 PROFILE_SECONDS=10
-#   SYSCALL_SECONDS=5 FREQUENCY=999 BASE_PORT=18410 RESULTS_DIR=bench/results
+#   SYSCALL_SECONDS=5 FREQUENCY=999 BASE_PORT=18410 RESULTS_DIR=bench/results KEEP_PERF_DATA= (a path)
 # Needs root (perf attaches to the proxy), and installs linux-perf, nginx, wrk, curl when missing.
 set -Eeuo pipefail
 
@@ -176,7 +176,8 @@ else
   syscall_requests=0
 fi
 
-# 3. Report.
+# 3. Report. KEEP_PERF_DATA=PATH keeps the samples for a closer look (`perf report -i PATH`).
+if [ -n "${KEEP_PERF_DATA:-}" ]; then cp "$work/perf.data" "$KEEP_PERF_DATA"; fi
 perf script -i "$work/perf.data" -F comm,tid,ip,sym,dso 2>/dev/null | "$demangle" --simplified \
   | python3 "$repo/bench/perf-summary.py" 25 >"$work/summary.md"
 

@@ -94,6 +94,28 @@ struct ForwardingTests {
         #expect(try connection.readResponse().status == 200)
     }
 
+    @Test("pipelining: a request with a body queued behind a slow one; a malformed one is answered 400 after the answers before it")
+    func pipeliningWithBodiesAndErrors() throws {
+        let fixture = try ProxyFixture()
+        let connection = try fixture.proxy.connect()
+        try connection.send(
+            "GET /slow?ms=200 HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+                + "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                + "GET /echo/x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        let first = try connection.readResponse()
+        #expect(first.status == 200 && (first.json["uri"] as? String) == "/slow?ms=200")
+        let second = try connection.readResponse()
+        #expect(second.status == 200 && second.json["body_bytes"] as? Int == 5)
+        let third = try connection.readResponse()
+        #expect(third.status == 200 && third.json["body_bytes"] as? Int == 3)
+        let refused = try connection.readResponse()
+        #expect(refused.status == 400)
+        #expect(refused.header("content-type") == "application/problem+json")
+        #expect(connection.isClosedByPeer(), "the connection ends after the 400")
+        #expect(fixture.upstream.received.map(\.uri) == ["/slow?ms=200", "/upload", "/upload"], "the malformed request never reached the upstream")
+    }
+
     @Test("HEAD gets the upstream's headers and no body")
     func head() throws {
         let fixture = try ProxyFixture()

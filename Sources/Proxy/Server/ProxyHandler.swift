@@ -5,11 +5,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// The client side of one connection. For each request (NIO's `HTTPServerPipelineHandler` hands
-/// them over one at a time, holding pipelined ones back): validate framing → normalize the path →
+/// The client side of one connection. For each request: validate framing → normalize the path →
 /// run the phases → forward to a pooled upstream connection of the same event loop → stream the
 /// response back → log. Bodies stream both ways with back-pressure: reading from one side stops
-/// while the other side cannot take more.
+/// while the other side cannot take more. Pipelined requests are queued here and served in order
+/// once the one before has been answered; reading goes on meanwhile (no change of read interest
+/// per request, which would cost two `epoll_ctl`s) until the queue holds `pipelinedLimit` bytes.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamResponseDelegate {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -51,6 +52,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// False while the client is not read (back-pressure, or a body held while phases decide).
     private var clientReading = true
 
+    // Pipelining: parts of later requests that arrived while one was being answered, in order.
+    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
+    private var pipelinedBytes = 0
+    private static let pipelinedLimit = 64 * 1024
+    private var draining = false
+    /// A parser error in a pipelined request: answered, and the connection closed, after the
+    /// requests before it.
+    private var pendingProblem: ProblemResponse?
+    /// The server is shutting down: answer what is in flight, then close.
+    private var quiescing = false
+
     init(loop: LoopContext, isTLS: Bool) {
         self.loop = loop
         self.isTLS = isTLS
@@ -70,7 +82,32 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if pipelined.isEmpty, acceptsPart {
+            return dispatch(part, context: context)
+        }
+        if case .closed = state { return }
+        switch part {
+        case let .body(body): pipelinedBytes += body.readableBytes
+        case .head: pipelinedBytes += 256
+        case .end: break
+        }
+        pipelined.append(part)
+        if pipelinedBytes > Self.pipelinedLimit { setClientReading(false, context: context) }
+    }
+
+    /// Whether a part read now belongs to the request being handled (or starts one): everything
+    /// after the end of a request that is still being answered waits in `pipelined`.
+    private var acceptsPart: Bool {
+        switch state {
+        case .idle: true
+        case .closed, .tunnel: false
+        case .preparing, .forwarding, .answeredLocally: !requestEnded
+        }
+    }
+
+    private func dispatch(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case let .head(head):
             receiveHead(head, context: context)
         case let .body(body):
@@ -117,11 +154,62 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             }
             return
         }
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: an idle connection closes now, a busy one after its response.
+            quiescing = true
+            keepAlive = false
+            if case .idle = state, pipelined.isEmpty { context.close(promise: nil) }
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
+    /// The request decoder's errors: a header block over `--max-header-bytes` gets 431, anything
+    /// else malformed (bad chunk sizes, obsolete line folding, control bytes, smuggling shapes llhttp
+    /// refuses) 400, then the connection closes. Never a second response, never out of order: an
+    /// error in a pipelined request waits for the answers to the requests before it.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        guard let parserError = error as? HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        let problem: ProblemResponse = parserError == .headerOverflow
+            ? .headersTooLarge()
+            : .badRequest("the request is not valid HTTP/1.1 (\(parserError))")
+        setClientReading(false, context: context)
+        switch state {
+        case .idle where pipelined.isEmpty:
+            answerAndClose(problem, context: context)
+        case .preparing, .forwarding, .answeredLocally:
+            if acceptsPart && pipelined.isEmpty {
+                // The request being handled is itself malformed (its body, say): a request whose
+                // body is unread ends with the connection.
+                if case .answeredLocally = state, responseEnded {
+                    context.close(promise: nil)
+                } else {
+                    answer(problem, context: context)
+                }
+            } else {
+                pendingProblem = problem
+            }
+        case .idle:
+            pendingProblem = problem
+        case .closed, .tunnel:
+            context.close(promise: nil)
+        }
+    }
+
+    /// A problem response outside any request (the parser could not make one), then close.
+    private func answerAndClose(_ problem: ProblemResponse, context: ChannelHandlerContext) {
+        state = .closed
+        var problem = problem
+        problem.closeConnection = true
+        let (head, body) = problem.encoded(requestID: loop.requestIDs.next(), version: .http1_1, allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Request
@@ -136,7 +224,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         requestBodyBytes = 0
         responseStarted = false
         responseEnded = false
-        keepAlive = head.isKeepAlive
+        keepAlive = head.isKeepAlive && !quiescing
 
         let incomingID = head.headers.first(name: "x-request-id").map { Substring($0) }
         let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable($0) ? String($0) : nil } ?? loop.requestIDs.next()
@@ -333,8 +421,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(client, position: .after(pipeline.context(handler: self).handler))
                     for type in [
-                        IdleStateHandler.self, ProtocolErrorHandler.self, HTTPServerPipelineHandler.self,
-                        HTTPResponseEncoder.self,
+                        IdleStateHandler.self, HTTPResponseEncoder.self,
                     ] as [any RemovableChannelHandler.Type] {
                         try Self.remove(type, from: pipeline)
                     }
@@ -447,11 +534,29 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
     }
 
-    /// Both the request and the response are done: ready for the next request on this connection.
+    /// Both the request and the response are done: ready for the next request on this connection,
+    /// which may be waiting in `pipelined` already.
     private func completeRequest(context: ChannelHandlerContext) {
         exchange = nil
         state = .idle
-        setClientReading(true, context: context)
+        if pendingProblem == nil { setClientReading(true, context: context) }
+        drainPipelined(context: context)
+    }
+
+    /// Hands queued parts over while they belong to the request being handled. Re-entrant calls
+    /// (a queued request answered at once completes inside the loop) leave the work to the outer one.
+    private func drainPipelined(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while acceptsPart, let part = pipelined.popFirst() {
+            if case let .body(body) = part { pipelinedBytes -= body.readableBytes } else if case .head = part { pipelinedBytes -= 256 }
+            dispatch(part, context: context)
+        }
+        if pipelined.isEmpty, case .idle = state, let problem = pendingProblem {
+            pendingProblem = nil
+            answerAndClose(problem, context: context)
+        }
     }
 
     /// The log line and the metrics, once per request.

@@ -60,8 +60,6 @@ final class ProxyListener: Service {
                     try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
                         leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
                         limitConfiguration: decoderLimits)))
-                    try pipeline.addHandler(HTTPServerPipelineHandler())
-                    try pipeline.addHandler(ProtocolErrorHandler(requestIDs: { loop.requestIDs.next() }))
                     try pipeline.addHandler(ProxyHandler(loop: loop, isTLS: tls != nil))
                 }
             }
