@@ -37,7 +37,7 @@ struct ControlCommandTests {
         environment["TOLLGATE_DATABASE"] = database
         let second = try control.run(["migrate"], environment: environment)
         #expect(second.status == 0)
-        #expect(second.stdout == "schema is up to date (version 2)\n")
+        #expect(second.stdout == "schema is up to date (version 3)\n")
     }
 
     @Test("serve with no flags: SQLite at ./data/tollgate.db and a 0600 master key, with a warning")

@@ -76,6 +76,31 @@ struct OAuthTests {
         #expect(metrics.contains("tollgate_control_token_errors_total{error=\"invalid_client\"} 2"))
     }
 
+    @Test("password grant brute force: a username locks after repeated failures, known or not; the lock expires; success clears the count", arguments: Setup.all)
+    func loginThrottle(setup: Setup) async throws {
+        let server = try await ControlHarness(setup, arguments: ["--max-login-failures", "3", "--login-lockout", "3s"])
+        let admin = try await server.token()
+        #expect(try await server.json("POST", "/v1/users", token: admin, body: #"{"email":"grace@example.com","password":"correct horse"}"#).status == 201)
+        let client = try await server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"web","name":"Web","grant_types":["password"]}"#)
+        let web = ("web", try #require(client.json["client_secret"] as? String))
+        func login(_ username: String, _ password: String) async throws -> RawHTTPConnection.Response {
+            try await server.form("/oauth/token", [("grant_type", "password"), ("username", username), ("password", password)], basic: web)
+        }
+        for username in ["grace@example.com", "nobody@example.com"] {
+            for _ in 0..<3 { #expect(try await login(username, "wrong").json["error"] as? String == "invalid_grant") }
+            // Checked at once: the lock lasts 3 s.
+            let locked = try await login(username.uppercased(), "correct horse")
+            #expect(locked.status == 400)
+            #expect((locked.json["error_description"] as? String)?.hasPrefix("too many failed logins") == true, "\(username): \(locked.text)")
+        }
+        try await Task.sleep(for: .milliseconds(3_200))
+        #expect(try await login("grace@example.com", "correct horse").status == 200, "the lock expired")
+        for _ in 0..<2 { _ = try await login("grace@example.com", "wrong") }
+        #expect(try await login("grace@example.com", "correct horse").status == 200, "the success before cleared the count")
+        #expect(server.log.contains("password logins locked after repeated failures"))
+        #expect(!server.log.contains("grace@example.com") && !server.log.contains("nobody@example.com"), "no username in the log")
+    }
+
     @Test("password grant, rotating refresh tokens, reuse revokes the family, userinfo", arguments: Setup.all)
     func passwordAndRefresh(setup: Setup) async throws {
         let server = try await ControlHarness(setup)

@@ -8,6 +8,7 @@ struct ControlConfiguration: Sendable {
     var refreshLifetime: Int64
     var signingAlgorithm: JWTAlgorithm
     var scryptLogN: Int
+    var loginThrottle = LoginThrottle.Policy.standard
 }
 
 /// Everything the routes share: storage, keys and the services built on them.

@@ -106,8 +106,20 @@ enum OAuthRoutes {
         guard let username = form["username"], let password = form["password"] else {
             throw OAuthError.invalidRequest("username and password are required")
         }
+        let index = services.userCrypto.emailIndex(username)
+        let attempted = Clock.nowMilliseconds()
+        if let until = try await LoginThrottle.lockedUntil(index, now: attempted, on: services.database) {
+            throw OAuthError.invalidGrant("too many failed logins for this username; try again in \((until - attempted + 999) / 1000) s")
+        }
         let user = try await UserStore.find(email: username, crypto: services.userCrypto, on: services.database)
         guard await services.passwords.verify(password, stored: user?.passwordHash), let user, user.isActive else {
+            if let until = try await LoginThrottle.recordFailure(
+                index, now: attempted, policy: services.configuration.loginThrottle, on: services.database
+            ) {
+                services.logger.warning("password logins locked after repeated failures", metadata: [
+                    "client_id": "\(client.clientID)", "locked_for_s": "\((until - attempted) / 1000)",
+                ])
+            }
             throw OAuthError.invalidGrant("the username or password is wrong, or the account is not active")
         }
         let granted = try await UserStore.grantedScopes(userID: user.id, on: services.database)
@@ -122,6 +134,7 @@ enum OAuthRoutes {
                 token: refreshToken, familyID: familyID, scope: scopes.joined(separator: " "), audience: audience.joined(separator: " "),
                 now: now, expiresAt: now + services.configuration.refreshLifetime, on: executor)
             try await UserStore.recordLogin(id: user.id, now: now, on: executor)
+            try await LoginThrottle.clear(index, on: executor)
         }
         let issued = try TokenChecks.issue(
             services: services, clientID: client.clientID, subject: user.id, familyID: familyID, scopes: scopes, audience: audience)

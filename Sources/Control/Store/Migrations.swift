@@ -68,6 +68,12 @@ enum Migrations {
         Migration(version: 2, name: "master key rewrap", statements: [
             "CREATE TABLE master_secrets (name TEXT PRIMARY KEY, sealed {blob} NOT NULL, created_at BIGINT NOT NULL)",
         ]),
+        Migration(version: 3, name: "login throttle", statements: [
+            """
+            CREATE TABLE login_failures (
+                email_index TEXT PRIMARY KEY, failures BIGINT NOT NULL, locked_until BIGINT NOT NULL, last_failure BIGINT NOT NULL)
+            """,
+        ]),
     ]
 
     static var latest: Int { all.map(\.version).max() ?? 0 }
