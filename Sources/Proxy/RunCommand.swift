@@ -21,6 +21,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "PEM certificate chain: serve clients over TLS.") var tlsCert: String?
     @Option(help: "PEM private key for --tls-cert.") var tlsKey: String?
     @Option(help: "PEM CA bundle: require client certificates it signed.") var tlsClientCa: String?
+    @Option(help: "PEM CA bundle trusted, besides the system's roots, when fetching https JWKS URLs.") var jwksCaFile: String?
     @Option(help: "Event loops (default: one per core).") var threads: Int?
     @Option(help: "Largest request header block; larger gets 431.") var maxHeaderBytes = 32_768
     @Option(help: "Largest request body; larger gets 413.") var maxBodyBytes = 10_485_760
@@ -33,7 +34,7 @@ struct RunCommand: ParsableCommand {
 
     static let environmentPrefix = "TOLLGATE_"
     static let environmentOptions = [
-        "upstream", "listen", "admin", "policies", "redis", "redis-timeout", "service", "tls-cert", "tls-key", "tls-client-ca", "threads",
+        "upstream", "listen", "admin", "policies", "redis", "redis-timeout", "service", "tls-cert", "tls-key", "tls-client-ca", "jwks-ca-file", "threads",
         "max-header-bytes", "max-body-bytes", "upstream-connect-timeout", "upstream-timeout", "idle-timeout",
         "trusted-proxies", "log-format", "log-level",
     ]
@@ -61,6 +62,7 @@ struct RunCommand: ParsableCommand {
         default:
             throw ValidationError("--tls-cert and --tls-key go together")
         }
+        config.jwksCAFile = jwksCaFile
         if let threads {
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
             config.threads = threads

@@ -92,6 +92,34 @@ struct JWKSRotationTests {
         #expect(try Self.get(proxy, "a") == 200)
     }
 
+    @Test("https JWKS URLs: a DNS name (SNI) and an IP literal, trusted through --jwks-ca-file; without it the certificate is refused")
+    func https() throws {
+        let tls = TLSTests.tls
+        let jwks = try JWKSServer(.serve(try Self.document("jwks-ab.json")), tls: (tls.appendingPathComponent("server.pem").path, tls.appendingPathComponent("server-key.pem").path))
+        let upstream = try TestUpstream()
+        defer {
+            upstream.shutdown()
+            jwks.shutdown()
+        }
+        for host in ["localhost", "127.0.0.1"] {
+            let policy = Self.policy(url: jwks.url(host: host), refresh: "1m")
+            let trusting = try ProxyHarness(
+                policies: ["p.yaml": policy], upstreamPort: upstream.port,
+                arguments: ["--jwks-ca-file", tls.appendingPathComponent("ca.pem").path])
+            #expect(try Self.waitFor(10) { try trusting.admin("GET", "/readyz").status == 200 }, "\(host): fetched over https")
+            #expect(try Self.get(trusting, "a") == 200, "\(host)")
+            _ = trusting.stop()
+
+            let untrusting = try ProxyHarness(policies: ["p.yaml": policy], upstreamPort: upstream.port)
+            #expect(try Self.waitFor(10) {
+                try untrusting.admin("GET", "/metrics").text.contains("tollgate_jwks_refresh_total{issuer=\"idp\",result=\"error\"}")
+            }, "\(host): a certificate from an unknown CA is refused")
+            #expect(try untrusting.admin("GET", "/readyz").status == 503)
+            #expect(try Self.get(untrusting, "a") == 503)
+            _ = untrusting.stop()
+        }
+    }
+
     @Test("not ready until the first fetch; keys unavailable is 503; a failed refresh keeps the old keys and is counted")
     func failuresKeepKeys() throws {
         let setup = try Setup(.fail(503), refresh: "1s")

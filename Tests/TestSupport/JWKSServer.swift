@@ -3,9 +3,11 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 /// A JWKS endpoint on a loopback port whose answer a test changes: serve a document, or fail with
-/// a status (an identity provider that is down). Counts the requests it gets.
+/// a status (an identity provider that is down). Counts the requests it gets. Over https when given
+/// a certificate and key (PEM files).
 public final class JWKSServer: Sendable {
     public enum Mode: Sendable {
         case serve([UInt8])
@@ -17,13 +19,21 @@ public final class JWKSServer: Sendable {
     private let channel: any Channel
     private let state: NIOLockedValueBox<(mode: Mode, requests: Int)>
 
-    public init(_ mode: Mode) throws {
+    public let isTLS: Bool
+
+    public init(_ mode: Mode, tls: (certificate: String, key: String)? = nil) throws {
+        let context = try tls.map { tls in
+            try NIOSSLContext(configuration: .makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))))
+        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = NIOLockedValueBox<(mode: Mode, requests: Int)>((mode, 0))
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(Handler(state: state))
                 }
@@ -33,9 +43,12 @@ public final class JWKSServer: Sendable {
         self.channel = channel
         self.state = state
         self.port = channel.localAddress!.port!
+        isTLS = tls != nil
     }
 
-    public var url: String { "http://127.0.0.1:\(port)/.well-known/jwks.json" }
+    public var url: String { url(host: "127.0.0.1") }
+
+    public func url(host: String) -> String { "\(isTLS ? "https" : "http")://\(host):\(port)/.well-known/jwks.json" }
 
     public func set(_ mode: Mode) {
         state.withLockedValue { $0.mode = mode }

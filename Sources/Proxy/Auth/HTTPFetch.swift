@@ -5,8 +5,9 @@ import NIOPosix
 import NIOSSL
 
 /// A one-shot HTTP/1.1 GET on SwiftNIO (never blocking an event loop): what the JWKS refresher uses.
-/// http and https (system trust roots, host name checked); the body is capped; the whole exchange
-/// has one deadline.
+/// http and https (the given client context: system trust roots plus `--jwks-ca-file`; the
+/// certificate must name the host — a DNS name through SNI, an IP literal by its IP SAN); the body
+/// is capped; the whole exchange has one deadline.
 enum HTTPFetch {
     struct Response: Sendable {
         let status: Int
@@ -31,7 +32,18 @@ enum HTTPFetch {
 
     static let maximumBodyBytes = 1 << 20
 
-    static func get(_ urlString: String, group: any EventLoopGroup, timeout: TimeAmount) -> EventLoopFuture<Response> {
+    /// The client context https fetches use: the system's roots and, when given, a CA bundle of
+    /// the operator's (an identity provider behind a private CA).
+    static func makeTLSContext(additionalCAFile: String?) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let additionalCAFile {
+            configuration.additionalTrustRoots = [.certificates(try NIOSSLCertificate.fromPEMFile(additionalCAFile))]
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    static func get(_ urlString: String, group: any EventLoopGroup, timeout: TimeAmount, tls: NIOSSLContext) -> EventLoopFuture<Response> {
         let loop = group.next()
         guard let url = URL(string: urlString), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
               let host = url.host, !host.isEmpty
@@ -41,17 +53,10 @@ enum HTTPFetch {
         let target = url.query.map { path + "?" + $0 } ?? path
         let hostHeader = url.port.map { "\(host):\($0)" } ?? host
         let promise = loop.makePromise(of: Response.self)
-        let tls: NIOSSLContext?
-        if scheme == "https" {
-            do {
-                tls = try NIOSSLContext(configuration: .makeClientConfiguration())
-            } catch {
-                return loop.makeFailedFuture(error)
-            }
-        } else {
-            tls = nil
-        }
-        let sniHost = host.first == "[" ? nil : host
+        let tls = scheme == "https" ? tls : nil
+        // SNI carries DNS names only; for an IP literal NIOSSL checks the certificate against the
+        // address it connected to.
+        let sniHost = host.first == "[" || IPAddressBytes.parse(host) != nil ? nil : host
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(timeout)
             .channelInitializer { channel in

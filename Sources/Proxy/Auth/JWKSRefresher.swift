@@ -2,6 +2,7 @@ import Core
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 
 /// Keeps the keys of every `jwks_url` issuer of the active policy set: fetched at start (`/readyz`
@@ -35,9 +36,11 @@ final class JWKSRefresher: Service, Sendable {
     private let contexts: LoopContexts
     private let metrics: ProcessMetrics
     private let logger: Logger
+    private let tls: NIOSSLContext
     private let state = NIOLockedValueBox<[String: IssuerState]>([:])
 
-    init(group: any EventLoopGroup, contexts: LoopContexts, metrics: ProcessMetrics, logger: Logger) {
+    init(group: any EventLoopGroup, contexts: LoopContexts, metrics: ProcessMetrics, tls: NIOSSLContext, logger: Logger) {
+        self.tls = tls
         self.group = group
         self.contexts = contexts
         self.metrics = metrics
@@ -137,7 +140,7 @@ final class JWKSRefresher: Service, Sendable {
             promise.succeed(())
             return running
         }
-        HTTPFetch.get(url, group: group, timeout: Self.fetchTimeout).whenComplete { result in
+        HTTPFetch.get(url, group: group, timeout: Self.fetchTimeout, tls: tls).whenComplete { result in
             Task {
                 self.finish(name, url: url, result: result)
                 promise.succeed(())

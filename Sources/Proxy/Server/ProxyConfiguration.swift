@@ -23,6 +23,8 @@ struct ProxyConfiguration: Sendable {
     var policyDirectory = "./policies"
     var service: String?
     var tls: TLS?
+    /// A PEM CA bundle trusted, besides the system's roots, for https JWKS URLs.
+    var jwksCAFile: String?
     var threads = System.coreCount
     var maxHeaderBytes = 32_768
     var maxBodyBytes = 10_485_760

@@ -38,6 +38,12 @@ struct ProxyProcess {
         } catch {
             return fail("cannot set up TLS: \(error)")
         }
+        let jwksTLS: NIOSSLContext
+        do {
+            jwksTLS = try HTTPFetch.makeTLSContext(additionalCAFile: configuration.jwksCAFile)
+        } catch {
+            return fail("--jwks-ca-file \(configuration.jwksCAFile ?? ""): not a readable PEM CA bundle (\(error))")
+        }
         let environment = ProcessInfo.processInfo.environment
         let policy: ActivePolicy
         do {
@@ -61,7 +67,7 @@ struct ProxyProcess {
             return fail("cannot start event loops: \(error)")
         }
         let processMetrics = ProcessMetrics()
-        let jwks = JWKSRefresher(group: group, contexts: contexts, metrics: processMetrics, logger: logger)
+        let jwks = JWKSRefresher(group: group, contexts: contexts, metrics: processMetrics, tls: jwksTLS, logger: logger)
         contexts.setRefresher(jwks)
         jwks.reconcile(with: snapshot)
         let reloader = PolicyReloader(
