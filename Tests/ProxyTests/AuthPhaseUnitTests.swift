@@ -1,5 +1,6 @@
 import Core
 import Testing
+import NIOHTTP1
 @testable import tollgate_proxy
 
 @Suite("Authenticate and forward helpers")
@@ -44,5 +45,24 @@ struct AuthPhaseUnitTests {
     @Test("challenge parameters carry no quote, backslash or control character")
     func quotable() {
         #expect(ProblemResponse.quotable("a\"b\\c\r\nd") == "abcd")
+    }
+}
+
+@Suite("Hop-by-hop headers")
+struct HopByHopUnitTests {
+    @Test("hop-by-hop names and those Connection lists go, in any case; the rest keep their order")
+    func strip() {
+        var headers = HTTPHeaders([
+            ("Host", "a"), ("CONNECTION", "Keep-Alive, X-Secret ,  x-other"), ("Keep-Alive", "timeout=5"), ("x-secret", "1"),
+            ("X-Other", "2"), ("TE", "trailers"), ("Transfer-Encoding", "chunked"), ("User-Agent", "t"), ("Accept", "*/*"),
+        ])
+        HopByHopHeaders.strip(&headers)
+        #expect(headers.map(\.name) == ["Host", "User-Agent", "Accept"])
+        var upgrade = HTTPHeaders([("Connection", "Upgrade, x-a"), ("Upgrade", "websocket"), ("X-A", "1"), ("Origin", "o")])
+        HopByHopHeaders.strip(&upgrade, keepUpgrade: true)
+        #expect(upgrade.map { "\($0.name): \($0.value)" } == ["Origin: o", "connection: upgrade", "upgrade: websocket"])
+        var none = HTTPHeaders([("Host", "a"), ("Content-Length", "3")])
+        HopByHopHeaders.strip(&none)
+        #expect(none.count == 2)
     }
 }

@@ -61,7 +61,7 @@ public indirect enum JSONOutput: Sendable, Hashable {
 
     /// A JSON string: `"` and `\` escaped, control characters as `\n`, `\t`… or `\u00XX`. Works
     /// on UTF-8 bytes; everything else is copied as it is (Swift strings are valid UTF-8).
-    static func writeString(_ value: String, to output: inout [UInt8]) {
+    public static func writeString(_ value: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         for byte in value.utf8 {
             switch byte {

@@ -1,3 +1,4 @@
+import Core
 import NIOCore
 import NIOHTTP1
 
@@ -50,18 +51,15 @@ struct ProblemResponse {
 
     /// The head and body, ready to write. `version` follows the request's.
     func encoded(requestID: String, version: HTTPVersion, allocator: ByteBufferAllocator) -> (HTTPResponseHead, ByteBuffer) {
-        var body = allocator.buffer(capacity: 160 + detail.utf8.count)
-        body.writeStaticString("{\"type\":\"urn:tollgate:problem:")
-        JSONText.writeEscaped(slug, to: &body)
-        body.writeStaticString("\",\"title\":\"")
-        JSONText.writeEscaped(title, to: &body)
-        body.writeStaticString("\",\"status\":")
-        body.writeString(String(status.code))
-        body.writeStaticString(",\"detail\":\"")
-        JSONText.writeEscaped(detail, to: &body)
-        body.writeStaticString("\",\"instance\":\"")
-        JSONText.writeEscaped(requestID, to: &body)
-        body.writeStaticString("\"}\n")
+        // Built by hand (no Foundation JSON on the request path); strings escaped by Core's writer.
+        var json: [UInt8] = []
+        json.reserveCapacity(160 + detail.utf8.count)
+        JSONOutput.object([
+            ("type", .string("urn:tollgate:problem:" + slug)), ("title", .string(title)), ("status", .int(Int64(status.code))),
+            ("detail", .string(detail)), ("instance", .string(requestID)),
+        ]).write(to: &json)
+        json.append(UInt8(ascii: "\n"))
+        let body = allocator.buffer(bytes: json)
 
         var head = HTTPResponseHead(version: version, status: status)
         head.headers.add(name: "content-type", value: "application/problem+json")
@@ -71,37 +69,5 @@ struct ProblemResponse {
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         if closeConnection { head.headers.add(name: "connection", value: "close") }
         return (head, body)
-    }
-}
-
-/// JSON string escaping without Foundation: the request path writes JSON (problem bodies, access
-/// log lines) and must not pay for JSONSerialization.
-enum JSONText {
-    private static let hex = Array("0123456789abcdef".utf8)
-
-    static func writeEscaped(_ string: String, to buffer: inout ByteBuffer) {
-        var pending = string.utf8.startIndex
-        let utf8 = string.utf8
-        var index = utf8.startIndex
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                buffer.writeBytes(utf8[pending..<index])
-                switch byte {
-                case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-                case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-                case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-                case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-                case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-                default:
-                    buffer.writeStaticString("\\u00")
-                    buffer.writeInteger(hex[Int(byte >> 4)])
-                    buffer.writeInteger(hex[Int(byte & 0x0F)])
-                }
-                pending = utf8.index(after: index)
-            }
-            index = utf8.index(after: index)
-        }
-        buffer.writeBytes(utf8[pending..<utf8.endIndex])
     }
 }

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 import NIOCore
 
@@ -37,6 +38,9 @@ final class AccessLog {
     /// The formatted `YYYY-MM-DDTHH:MM:SS` of `cachedSecond`: formatting a date once a second, not per line.
     private var cachedSecond = -1
     private var cachedPrefix = ""
+    private var cachedPrefixBytes: [UInt8] = []
+    /// A JSON line is built here, then copied into `buffer` in one write.
+    private var line: [UInt8] = []
 
     /// With an event loop, lines are flushed once per loop iteration; without one, at once.
     init(format: Format, fileDescriptor: Int32 = 1, eventLoop: (any EventLoop)? = nil) {
@@ -110,41 +114,87 @@ final class AccessLog {
     }
 
     private func appendJSON(_ entry: AccessLogEntry) {
-        buffer.writeStaticString("{")
-        string("time", timestamp(entry.time), first: true)
-        string("request_id", entry.requestID)
-        string("method", entry.method)
-        string("path", entry.path)
-        string("route", entry.route)
-        raw("status", String(entry.status))
-        raw("duration_ms", Self.milliseconds(entry.durationMilliseconds))
-        raw("upstream_ms", entry.upstreamMilliseconds.map(Self.milliseconds) ?? "null")
-        string("subject", entry.subject)
-        string("client_ip", entry.clientIP)
-        string("decision", entry.decision)
-        buffer.writeStaticString("}\n")
-    }
-
-    private func key(_ name: StaticString, first: Bool) {
-        buffer.writeStaticString(first ? "\"" : ",\"")
-        buffer.writeStaticString(name)
-        buffer.writeStaticString("\":")
-    }
-
-    private func string(_ name: StaticString, _ value: String?, first: Bool = false) {
-        key(name, first: first)
-        guard let value else {
-            buffer.writeStaticString("null")
-            return
+        line.removeAll(keepingCapacity: true)
+        line.append(contentsOf: Self.timeKey)
+        appendTimestamp(entry.time)
+        append(Self.requestIDKey, entry.requestID)
+        append(Self.methodKey, entry.method)
+        append(Self.pathKey, entry.path)
+        append(Self.routeKey, entry.route)
+        line.append(contentsOf: Self.statusKey)
+        Self.appendDecimal(UInt64(max(0, entry.status)), to: &line)
+        line.append(contentsOf: Self.durationKey)
+        Self.appendMilliseconds(entry.durationMilliseconds, to: &line)
+        line.append(contentsOf: Self.upstreamKey)
+        if let upstream = entry.upstreamMilliseconds {
+            Self.appendMilliseconds(upstream, to: &line)
+        } else {
+            line.append(contentsOf: Self.null)
         }
-        buffer.writeStaticString("\"")
-        JSONText.writeEscaped(value, to: &buffer)
-        buffer.writeStaticString("\"")
+        append(Self.subjectKey, entry.subject)
+        append(Self.clientIPKey, entry.clientIP)
+        append(Self.decisionKey, entry.decision)
+        line.append(contentsOf: Self.lineEnd)
+        buffer.writeBytes(line)
     }
 
-    private func raw(_ name: StaticString, _ value: String) {
-        key(name, first: false)
-        buffer.writeString(value)
+    private static let timeKey = Array("{\"time\":\"".utf8)
+    private static let requestIDKey = Array(",\"request_id\":".utf8)
+    private static let methodKey = Array(",\"method\":".utf8)
+    private static let pathKey = Array(",\"path\":".utf8)
+    private static let routeKey = Array(",\"route\":".utf8)
+    private static let statusKey = Array(",\"status\":".utf8)
+    private static let durationKey = Array(",\"duration_ms\":".utf8)
+    private static let upstreamKey = Array(",\"upstream_ms\":".utf8)
+    private static let subjectKey = Array(",\"subject\":".utf8)
+    private static let clientIPKey = Array(",\"client_ip\":".utf8)
+    private static let decisionKey = Array(",\"decision\":".utf8)
+    private static let null = Array("null".utf8)
+    private static let lineEnd = Array("}\n".utf8)
+
+    private func append(_ key: [UInt8], _ value: String?) {
+        line.append(contentsOf: key)
+        if let value {
+            JSONOutput.writeString(value, to: &line)
+        } else {
+            line.append(contentsOf: Self.null)
+        }
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ"`, the date part formatted once a second.
+    private func appendTimestamp(_ seconds: Double) {
+        let whole = Int(seconds)
+        if whole != cachedSecond { cacheSecond(whole) }
+        line.append(contentsOf: cachedPrefixBytes)
+        let millis = min(999, max(0, Int((seconds - Double(whole)) * 1000)))
+        line.append(UInt8(ascii: "."))
+        line.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        line.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        line.append(UInt8(ascii: "0") + UInt8(millis % 10))
+        line.append(UInt8(ascii: "Z"))
+        line.append(UInt8(ascii: "\""))
+    }
+
+    private func cacheSecond(_ whole: Int) {
+        cachedSecond = whole
+        cachedPrefix = String(Self.timestamp(Double(whole)).dropLast(5))
+        cachedPrefixBytes = Array(cachedPrefix.utf8)
+    }
+
+    static func appendDecimal(_ value: UInt64, to output: inout [UInt8]) {
+        if value >= 10 { appendDecimal(value / 10, to: &output) }
+        output.append(UInt8(ascii: "0") + UInt8(value % 10))
+    }
+
+    /// Milliseconds with three decimals (microsecond resolution), as a JSON number: `12.345`.
+    static func appendMilliseconds(_ value: Double, to output: inout [UInt8]) {
+        let micros = UInt64(max(0, (value * 1000).rounded()))
+        appendDecimal(micros / 1000, to: &output)
+        let fraction = micros % 1000
+        output.append(UInt8(ascii: "."))
+        output.append(UInt8(ascii: "0") + UInt8(fraction / 100))
+        output.append(UInt8(ascii: "0") + UInt8(fraction / 10 % 10))
+        output.append(UInt8(ascii: "0") + UInt8(fraction % 10))
     }
 
     private func appendText(_ entry: AccessLogEntry) {
@@ -167,10 +217,7 @@ final class AccessLog {
     /// `timestamp(_:)` with the date and time part cached for the current second.
     private func timestamp(_ seconds: Double) -> String {
         let whole = Int(seconds)
-        if whole != cachedSecond {
-            cachedSecond = whole
-            cachedPrefix = String(Self.timestamp(Double(whole)).dropLast(5))
-        }
+        if whole != cachedSecond { cacheSecond(whole) }
         let millis = min(999, Int((seconds - Double(whole)) * 1000))
         let digits = String(millis)
         return cachedPrefix + "." + String(repeating: "0", count: 3 - digits.utf8.count) + digits + "Z"

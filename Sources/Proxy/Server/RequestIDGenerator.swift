@@ -3,18 +3,24 @@ import Core
 /// Request ids: 32 hex digits, a random prefix per event loop and a counter. Unique without a
 /// syscall or a lock per request.
 struct RequestIDGenerator {
-    private let prefix: String
+    private let prefix: [UInt8]
     private var counter: UInt64 = 0
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     init() {
         let random = (try? SecureRandom.bytes(8)) ?? Array(repeating: 0, count: 8)
-        prefix = Hex.encode(random)
+        prefix = Array(Hex.encode(random).utf8)
     }
 
+    /// One allocation: the 32 bytes written straight into the new string.
     mutating func next() -> String {
         counter &+= 1
-        let digits = String(counter, radix: 16)
-        return prefix + String(repeating: "0", count: 16 - digits.utf8.count) + digits
+        let counter = counter
+        return String(unsafeUninitializedCapacity: 32) { bytes in
+            for index in 0..<16 { bytes[index] = prefix[index] }
+            for index in 0..<16 { bytes[16 + index] = Self.hexDigits[Int((counter >> (60 - 4 * UInt64(index))) & 0xF)] }
+            return 32
+        }
     }
 
     /// An incoming `X-Request-Id` is kept when it is 1…128 characters of `[A-Za-z0-9._:-]`, so that
