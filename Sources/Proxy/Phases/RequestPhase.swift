@@ -18,34 +18,42 @@ protocol RequestPhase {
     func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult
 }
 
-/// Runs phases in order; a `.suspend` resumes the chain when its future completes.
+/// Who hears how the phases ended: the connection's handler.
+protocol PhaseChainDelegate: AnyObject {
+    /// `problem` is the answer a phase chose, or nil when every phase let the request through.
+    func phasesFinished(_ exchange: Exchange, problem: ProblemResponse?)
+}
+
+/// Runs phases in order; a `.suspend` resumes the chain when its future completes. The delegate is
+/// told the outcome: at once when no phase suspends (no closure or future made per request), or
+/// when the last suspension resumes.
 struct PhaseChain {
     let phases: [any RequestPhase]
 
-    func run(_ exchange: Exchange, on loop: LoopContext, from index: Int = 0, completion: @escaping (ProblemResponse?) -> Void) {
+    func run(_ exchange: Exchange, on loop: LoopContext, from index: Int = 0, delegate: some PhaseChainDelegate) {
         var index = index
         while index < phases.count {
             switch phases[index].run(exchange, on: loop) {
             case .proceed:
                 index += 1
             case let .respond(problem):
-                completion(problem)
+                delegate.phasesFinished(exchange, problem: problem)
                 return
             case let .suspend(future):
                 let next = index + 1
                 future.assumeIsolated().whenComplete { result in
                     switch result {
                     case .success(.proceed), .success(.suspend):
-                        self.run(exchange, on: loop, from: next, completion: completion)
+                        self.run(exchange, on: loop, from: next, delegate: delegate)
                     case let .success(.respond(problem)):
-                        completion(problem)
+                        delegate.phasesFinished(exchange, problem: problem)
                     case let .failure(error):
-                        completion(.serviceUnavailable("\(phases[next - 1].name) failed: \(error)"))
+                        delegate.phasesFinished(exchange, problem: .serviceUnavailable("\(phases[next - 1].name) failed: \(error)"))
                     }
                 }
                 return
             }
         }
-        completion(nil)
+        delegate.phasesFinished(exchange, problem: nil)
     }
 }

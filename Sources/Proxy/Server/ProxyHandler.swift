@@ -11,7 +11,9 @@ import NIOPosix
 /// while the other side cannot take more. Pipelined requests are queued here and served in order
 /// once the one before has been answered; reading goes on meanwhile (no change of read interest
 /// per request, which would cost two `epoll_ctl`s) until the queue holds `pipelinedLimit` bytes.
-final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamResponseDelegate {
+final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamResponseDelegate, PhaseChainDelegate,
+    UpstreamDeadlineOwner
+{
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -271,13 +273,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         // The body is held while the phases decide and the upstream connection is made; reading
         // pauses only if that grows past `heldBodyLimit` (see receiveBody), so a typical request
         // costs no change of read interest at all.
-        loop.phases.run(exchange, on: loop) { [self] problem in
-            guard self.exchange === exchange, case .preparing = state else { return }
-            if let problem {
-                answer(problem, context: context)
-            } else {
-                forward(exchange, context: context)
-            }
+        loop.phases.run(exchange, on: loop, delegate: self)
+    }
+
+    func phasesFinished(_ exchange: Exchange, problem: ProblemResponse?) {
+        guard let context, self.exchange === exchange, case .preparing = state else { return }
+        if let problem {
+            answer(problem, context: context)
+        } else {
+            forward(exchange, context: context)
         }
     }
 
@@ -328,7 +332,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
         }
         let upstreamHead = loop.forward.upstreamHead(for: exchange, peer: peer)
-        loop.upstream.acquire().assumeIsolated().whenComplete { [self] bound in
+        if let connection = loop.upstream.idleConnection() {
+            return send(exchange, head: upstreamHead, on: connection, context: context)
+        }
+        loop.upstream.connect().assumeIsolated().whenComplete { [self] bound in
             let result = bound.map(\.value)
             guard self.exchange === exchange, case .preparing = state else {
                 if case let .success(connection) = result { loop.upstream.release(connection) }
@@ -339,24 +346,32 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 loop.metrics.recordUpstreamError("connect")
                 answer(.badGateway("cannot connect to the upstream: \(Self.describe(error))"), context: context)
             case let .success(connection):
-                connection.delegate = self
-                state = .forwarding(connection)
-                exchange.upstreamStart = .now()
-                connection.write(.head(upstreamHead), flush: false)
-                for part in heldBody { connection.write(.body(.byteBuffer(part)), flush: false) }
-                heldBody.removeAll(keepingCapacity: true)
-                if requestEnded {
-                    connection.write(.end(nil), flush: true)
-                } else {
-                    connection.channel.flush()
-                }
-                if !context.channel.isWritable { connection.setReading(false) }
-                if !requestEnded { setClientReading(connection.channel.isWritable, context: context) }
-                loop.deadlines.set(self, deadline: .now() + loop.configuration.upstreamTimeout) { [self] in
-                    upstreamTimedOut(connection)
-                }
+                send(exchange, head: upstreamHead, on: connection, context: context)
             }
         }
+    }
+
+    /// Writes the request head and what is held of the body to `connection`; the rest of the body
+    /// follows as it arrives.
+    private func send(_ exchange: Exchange, head: HTTPRequestHead, on connection: UpstreamConnection, context: ChannelHandlerContext) {
+        connection.delegate = self
+        state = .forwarding(connection)
+        exchange.upstreamStart = .now()
+        connection.write(.head(head), flush: false)
+        for part in heldBody { connection.write(.body(.byteBuffer(part)), flush: false) }
+        heldBody.removeAll(keepingCapacity: true)
+        if requestEnded {
+            connection.write(.end(nil), flush: true)
+        } else {
+            connection.channel.flush()
+        }
+        if !context.channel.isWritable { connection.setReading(false) }
+        if !requestEnded { setClientReading(connection.channel.isWritable, context: context) }
+        loop.deadlines.set(self, deadline: .now() + loop.configuration.upstreamTimeout)
+    }
+
+    func upstreamDeadlinePassed() {
+        if case let .forwarding(connection) = state { upstreamTimedOut(connection) }
     }
 
     private func upstreamTimedOut(_ connection: UpstreamConnection) {

@@ -6,7 +6,7 @@ import NIOCore
 final class UpstreamDeadlines {
     static let sweepInterval: TimeAmount = .milliseconds(50)
 
-    private var pending: [ObjectIdentifier: (deadline: NIODeadline, expire: () -> Void)] = [:]
+    private var pending: [ObjectIdentifier: (deadline: NIODeadline, owner: any UpstreamDeadlineOwner)] = [:]
     private var sweeper: Scheduled<Void>?
 
     /// Sweeps every `sweepInterval` on `loop` until `stop()`.
@@ -22,9 +22,10 @@ final class UpstreamDeadlines {
         sweeper = nil
     }
 
-    /// Registers (or replaces) `owner`'s deadline; `expire` runs on this loop if it passes.
-    func set(_ owner: AnyObject, deadline: NIODeadline, expire: @escaping () -> Void) {
-        pending[ObjectIdentifier(owner)] = (deadline, expire)
+    /// Registers (or replaces) `owner`'s deadline; `owner.upstreamDeadlinePassed()` runs on this
+    /// loop if it passes. No closure per request: the owner is told.
+    func set(_ owner: some UpstreamDeadlineOwner, deadline: NIODeadline) {
+        pending[ObjectIdentifier(owner)] = (deadline, owner)
     }
 
     func clear(_ owner: AnyObject) {
@@ -37,10 +38,15 @@ final class UpstreamDeadlines {
         let expired = pending.filter { $0.value.deadline <= now }
         for (key, entry) in expired {
             pending.removeValue(forKey: key)
-            entry.expire()
+            entry.owner.upstreamDeadlinePassed()
         }
     }
 }
 
 @available(*, unavailable)
 extension UpstreamDeadlines: Sendable {}
+
+/// Whoever waits for an upstream response (the client connection's handler).
+protocol UpstreamDeadlineOwner: AnyObject {
+    func upstreamDeadlinePassed()
+}

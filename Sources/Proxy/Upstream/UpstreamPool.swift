@@ -18,15 +18,18 @@ final class UpstreamPool {
         self.maximumIdle = maximumIdle
     }
 
-    /// An idle connection, or a new one.
-    /// The connection comes wrapped in `NIOLoopBound`: it may only be used on this pool's loop.
-    func acquire() -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
+    /// An idle connection that can take a request now, if there is one: the common case, with no
+    /// future and no callback.
+    func idleConnection() -> UpstreamConnection? {
         while let connection = idle.popLast() {
-            if connection.isActive && connection.reusable {
-                return eventLoop.makeSucceededFuture(NIOLoopBound(connection, eventLoop: eventLoop))
-            }
+            if connection.isActive && connection.reusable { return connection }
         }
-        return ClientBootstrap(group: eventLoop)
+        return nil
+    }
+
+    /// A new connection. It comes wrapped in `NIOLoopBound`: it may only be used on this pool's loop.
+    func connect() -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
+        ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
