@@ -25,8 +25,18 @@ public enum RequestPath {
         }
     }
 
+    /// The proxy's case (the target's path part as it came off the wire), specialized here: a
+    /// generic called from another module would run unspecialized on every request.
+    public static func normalize(_ path: Substring.UTF8View) -> Result<[UInt8], Problem> {
+        normalizeBytes(path)
+    }
+
     /// Normalizes a request path (without its query). Returns the bytes to match and forward.
     public static func normalize(_ path: some Collection<UInt8>) -> Result<[UInt8], Problem> {
+        normalizeBytes(path)
+    }
+
+    private static func normalizeBytes(_ path: some Collection<UInt8>) -> Result<[UInt8], Problem> {
         guard path.first == UInt8(ascii: "/") else { return .failure(.notAbsolute) }
         var decoded: [UInt8] = []
         decoded.reserveCapacity(path.count)
