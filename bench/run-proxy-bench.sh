@@ -156,14 +156,15 @@ memory_of() {  # memory_of PID: "RSS_KB HWM_KB" summed over PID and its direct c
   done
   echo "$rss $hwm"
 }
-cpu_ticks() {  # cpu_ticks PID: utime+stime in clock ticks, summed over PID and its direct children
+cpu_ticks() {  # cpu_ticks PID [FIELDS]: utime+stime (or FIELDS, an awk expression) in clock ticks, summed over PID and its direct children
   local total=0 pid t
   for pid in $(tree_pids "$1"); do
-    t="$( { sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || true; } | awk '{ print $12 + $13 }')"
+    t="$( { sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null || true; } | awk "{ print ${2:-\$12 + \$13} }")"
     total=$((total + ${t:-0}))
   done
   echo "$total"
 }
+sys_ticks() { cpu_ticks "$1" '$13'; }  # stime only: the kernel's share
 clock_ticks="$(getconf CLK_TCK)"
 cpu_percent() {  # cpu_percent TICKS SECONDS: % of one core
   awk -v t="$1" -v s="$2" -v hz="$clock_ticks" 'BEGIN { printf "%.0f", 100 * t / hz / s }'
@@ -250,8 +251,8 @@ run_target() {  # run_target NAME URL PID [HEADER]: HEADER ("Name: value") goes 
     run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${header_args[@]}" "$url" >/dev/null
   fi
   log "$name: $(wrk_cmd "$url")"
-  local ticks0 upticks0 t0 t1 cpu upcpu machine0 machine1 kids kids0 kids1
-  ticks0="$(cpu_ticks "$pid")"; upticks0="$(cpu_ticks "$upstream_pid")"; t0="$(date +%s.%N)"
+  local ticks0 systicks0 upticks0 t0 t1 cpu upcpu machine0 machine1 kids kids0 kids1
+  ticks0="$(cpu_ticks "$pid")"; systicks0="$(sys_ticks "$pid")"; upticks0="$(cpu_ticks "$upstream_pid")"; t0="$(date +%s.%N)"
   others_snapshot "$work/others.0"
   machine0="$(machine_ticks)"; children_ticks; kids0="$kids"
   run_wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${header_args[@]}" "$url" >"$work/wrk.out"
@@ -266,6 +267,7 @@ run_target() {  # run_target NAME URL PID [HEADER]: HEADER ("Name: value") goes 
   cpu="$(cpu_percent $(($(cpu_ticks "$pid") - ticks0)) "$seconds")"
   local target_ticks upstream_ticks=0 wrk_ticks busy softirq other
   target_ticks=$(($(cpu_ticks "$pid") - ticks0))
+  local target_sys_ticks=$(($(sys_ticks "$pid") - systicks0))
   cpu="$(cpu_percent "$target_ticks" "$seconds")"
   if [ "$pid" = "$upstream_pid" ]; then
     upcpu="—"
@@ -298,9 +300,10 @@ run_target() {  # run_target NAME URL PID [HEADER]: HEADER ("Name: value") goes 
   if [ -n "$errors" ] || [ -n "$non2xx" ]; then
     problems="${non2xx:+non-2xx: $non2xx}${non2xx:+${errors:+; }}${errors:+socket errors: $errors}"
   fi
-  local per_request
+  local per_request sys_per_request
   per_request="$(awk -v t="$target_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
-  rows+=("| $name | $(printf '%.0f' "$rps") | $(to_ms "$p50") | $(to_ms "$p99") | $(mib "${mem% *}") | $(mib "${mem#* }") | $cpu | $per_request | $upcpu | $problems |")
+  sys_per_request="$(awk -v t="$target_sys_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
+  rows+=("| $name | $(printf '%.0f' "$rps") | $(to_ms "$p50") | $(to_ms "$p99") | $(mib "${mem% *}") | $(mib "${mem#* }") | $cpu | $per_request | $sys_per_request | $upcpu | $problems |")
   raw_sections+=("### $name"$'\n\n'"\`$(wrk_cmd "$url")\`"$'\n\n```\n'"$out"$'\n```')
 }
 
@@ -535,8 +538,8 @@ swift_version="$(command -v swift >/dev/null 2>&1 && swift --version 2>/dev/null
 cpu_model="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
 
 table="$(
-  echo "| target | req/s | p50 ms | p99 ms | RSS MiB | peak RSS MiB | CPU % | CPU µs/req | upstream CPU % | errors |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+  echo "| target | req/s | p50 ms | p99 ms | RSS MiB | peak RSS MiB | CPU % | CPU µs/req | of which kernel | upstream CPU % | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
   printf '%s\n' "${rows[@]}"
 )"
 
@@ -553,7 +556,9 @@ report="$RESULTS_DIR/proxy-$stamp.md"
   echo "CPU % is the target's user+system time during the measured run (from /proc/PID/stat, master plus"
   echo "workers for nginx) over its wall time, in % of one core (this machine has $(nproc) cores, so at most"
   echo "$(( $(nproc) * 100 ))% for everything together, wrk included); upstream CPU % is the upstream nginx's in the"
-  echo "same window. CPU µs/req is the target's CPU time over the requests wrk counted (req/s × wall time)."
+  echo "same window. CPU µs/req is the target's CPU time over the requests wrk counted (req/s × wall time);
+"of which kernel" is the system-time part of it (stime), which includes the loopback TCP work the
+kernel does inside the target's send calls."
   echo
   if ((${#busy_warnings[@]})); then
     echo "**Warning: the machine was not quiet; these numbers are skewed:**"
