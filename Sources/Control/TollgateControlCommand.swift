@@ -16,11 +16,6 @@ struct TollgateControlCommand: ParsableCommand {
         subcommands: [ServeCommand.self, BootstrapCommand.self, MigrateCommand.self, KeysCommand.self, VersionCommand.self])
 
     static let environmentPrefix = "TOLLGATE_"
-    /// The options that fall back to the environment, for every subcommand.
-    static let environmentOptions = [
-        "listen", "database", "master-key-file", "issuer", "redis", "sops", "token-ttl", "refresh-ttl", "log-format", "log-level",
-        "signing-alg", "scrypt-log-n", "client-id",
-    ]
 }
 
 struct VersionCommand: ParsableCommand {
@@ -249,10 +244,11 @@ struct KeysCommand: ParsableCommand {
                 let database = try await location.open(logger: logger)
                 do {
                     try await Migrations.run(on: database)
-                    let result = try await DataKeys.rotate(database, masterKey: masterKey)
-                    try await AuditStore.record(
-                        actor: "cli", action: "data-key.rotate", resource: "data-key:\(result.keyID)", before: nil,
-                        after: .object([("id", .string(result.keyID)), ("resealed", .int(Int64(result.resealed)))]), requestID: "cli", on: database)
+                    let result = try await DataKeys.rotate(database, masterKey: masterKey) { executor, keyID, resealed in
+                        try await AuditStore.record(
+                            actor: "cli", action: "data-key.rotate", resource: "data-key:\(keyID)", before: nil,
+                            after: .object([("id", .string(keyID)), ("resealed", .int(Int64(resealed)))]), requestID: "cli", on: executor)
+                    }
                     await database.close()
                     return result
                 } catch {
@@ -295,11 +291,10 @@ struct KeysCommand: ParsableCommand {
                 let database = try await location.open(logger: logger)
                 do {
                     try await Migrations.run(on: database)
-                    let result = try await DataKeys.rewrap(database, from: oldKey, to: newKey)
-                    if case let .rewrapped(count) = result {
+                    let result = try await DataKeys.rewrap(database, from: oldKey, to: newKey) { executor, count in
                         try await AuditStore.record(
                             actor: "cli", action: "master-key.rewrap", resource: "master-key", before: nil,
-                            after: .object([("data_keys", .int(Int64(count)))]), requestID: "cli", on: database)
+                            after: .object([("data_keys", .int(Int64(count)))]), requestID: "cli", on: executor)
                     }
                     await database.close()
                     return result
@@ -333,10 +328,11 @@ struct KeysCommand: ParsableCommand {
             let kid = try AsyncMain.run { () -> String in
                 let services = try await ControlServices.start(
                     database: location, masterKeyPath: masterKeyPath, configuration: configuration, logger: logger)
-                let kid = try await services.keyRing.rotate()
-                try await AuditStore.record(
-                    actor: "cli", action: "key.rotate", resource: "key:\(kid)", before: nil, after: .object([("kid", .string(kid))]),
-                    requestID: "cli", on: services.database)
+                let kid = try await services.keyRing.rotate { executor, kid in
+                    try await AuditStore.record(
+                        actor: "cli", action: "key.rotate", resource: "key:\(kid)", before: nil, after: .object([("kid", .string(kid))]),
+                        requestID: "cli", on: executor)
+                }
                 await services.database.close()
                 return kid
             }

@@ -1,10 +1,7 @@
 import CLI
 import Foundation
 
-var arguments = Array(CommandLine.arguments.dropFirst())
-if let first = arguments.first, ["serve", "bootstrap", "migrate", "keys"].contains(first) {
-    arguments = EnvironmentOptions.apply(
-        to: arguments, options: TollgateControlCommand.environmentOptions, prefix: TollgateControlCommand.environmentPrefix,
-        environment: ProcessInfo.processInfo.environment)
-}
+let arguments = EnvironmentOptions.apply(
+    to: Array(CommandLine.arguments.dropFirst()), root: TollgateControlCommand.self,
+    prefix: TollgateControlCommand.environmentPrefix, environment: ProcessInfo.processInfo.environment)
 CommandLineMain.run(TollgateControlCommand.self, arguments: arguments)

@@ -33,11 +33,6 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
     static let environmentPrefix = "TOLLGATE_"
-    static let environmentOptions = [
-        "upstream", "listen", "admin", "policies", "redis", "redis-timeout", "service", "tls-cert", "tls-key", "tls-client-ca", "jwks-ca-file", "threads",
-        "max-header-bytes", "max-body-bytes", "upstream-connect-timeout", "upstream-timeout", "idle-timeout",
-        "trusted-proxies", "log-format", "log-level",
-    ]
 
     func validatedConfiguration() throws(ValidationError) -> ProxyConfiguration {
         guard let upstreamEndpoint = ProxyConfiguration.parseUpstream(upstream) else {

@@ -1,10 +1,7 @@
 import CLI
 import Foundation
 
-var arguments = Array(CommandLine.arguments.dropFirst())
-if arguments.first == "run" {
-    arguments = EnvironmentOptions.apply(
-        to: arguments, options: RunCommand.environmentOptions, prefix: RunCommand.environmentPrefix,
-        environment: ProcessInfo.processInfo.environment)
-}
+let arguments = EnvironmentOptions.apply(
+    to: Array(CommandLine.arguments.dropFirst()), root: TollgateProxyCommand.self,
+    prefix: RunCommand.environmentPrefix, environment: ProcessInfo.processInfo.environment)
 CommandLineMain.run(TollgateProxyCommand.self, arguments: arguments)

@@ -37,7 +37,80 @@ struct ControlCommandTests {
         environment["TOLLGATE_DATABASE"] = database
         let second = try control.run(["migrate"], environment: environment)
         #expect(second.status == 0)
-        #expect(second.stdout == "schema is up to date (version 3)\n")
+        #expect(second.stdout == "schema is up to date (version 4)\n")
+    }
+
+    @Test("one environment serves every subcommand: each reads only the TOLLGATE_* of its own options")
+    func environmentPerSubcommand() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-env-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var environment = ProcessInfo.processInfo.environment
+        for (name, value) in [
+            ("DATABASE", "sqlite:" + directory.appendingPathComponent("env.db").path),
+            ("MASTER_KEY_FILE", directory.appendingPathComponent("env.key").path),
+            ("LISTEN", "127.0.0.1:1"), ("ISSUER", "http://127.0.0.1:1"), ("TOKEN_TTL", "5m"), ("REDIS", "redis://127.0.0.1:1"),
+            ("CLIENT_ID", "ops"), ("JSON", "true"), ("SCRYPT_LOG_N", "12"), ("LOG_FORMAT", "text"), ("NEW_MASTER_KEY_FILE", "unused"),
+        ] {
+            environment["TOLLGATE_" + name] = value
+        }
+        let migrate = try control.run(["migrate"], in: directory, environment: environment)
+        #expect(migrate.status == 0, "migrate ignores the options it does not have: \(migrate.stderr)")
+        let bootstrap = try control.run(["bootstrap"], in: directory, environment: environment)
+        #expect(bootstrap.status == 0, "\(bootstrap.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(bootstrap.stdout.utf8)) as? [String: Any]
+        #expect(object?["client_id"] as? String == "ops", "TOLLGATE_CLIENT_ID and the TOLLGATE_JSON flag")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("env.key").path), "TOLLGATE_MASTER_KEY_FILE")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("data").path), "nothing at the defaults")
+        let rotate = try control.run(["keys", "rotate"], in: directory, environment: environment)
+        #expect(rotate.status == 0, "\(rotate.stderr)")
+        // A flag on the command line wins over the environment.
+        let explicit = try control.run(["bootstrap", "--client-id", "other"], in: directory, environment: environment)
+        #expect((try JSONSerialization.jsonObject(with: Data(explicit.stdout.utf8)) as? [String: Any])?["client_id"] as? String == "other")
+        environment["TOLLGATE_TOKEN_TTL"] = "forever"
+        let bad = try control.run(["keys", "rotate"], in: directory, environment: environment)
+        #expect(bad.status == 2, "a bad value from the environment is a usage error like a bad flag")
+    }
+
+    @Test("serve with no flags starts: SQLite at ./data/tollgate.db, a 0600 master key and a warning")
+    func serveWithNoFlags() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-serve-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The listen address is the one thing a test must choose; it comes from the environment.
+        let port = freeLoopbackPort()
+        var environment = ProcessInfo.processInfo.environment
+        environment["TOLLGATE_LISTEN"] = "127.0.0.1:\(port)"
+        let process = Process()
+        process.executableURL = control.url
+        process.arguments = ["serve"]
+        process.currentDirectoryURL = directory
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        var healthy = false
+        for _ in 0..<100 where !healthy {
+            healthy = (try? { () throws -> Int in
+                let connection = try RawHTTPConnection(port: port, timeout: 2)
+                try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return try connection.readResponse().status
+            }()) == 200
+            if !healthy { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(healthy)
+        let key = directory.appendingPathComponent("data/master.key").path
+        #expect(try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int == 0o600)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/tollgate.db").path))
+        process.terminate()
+        process.waitUntilExit()
+        let stderr = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(stderr.contains("created a new master key"), "\(stderr)")
     }
 
     @Test("serve with no flags: SQLite at ./data/tollgate.db and a 0600 master key, with a warning")
