@@ -60,7 +60,8 @@ struct OAuthTests {
         #expect(try await server.form("/oauth/token", [("grant_type", "implicit")], basic: basic).json["error"] as? String == "unsupported_grant_type")
         #expect(try await server.form("/oauth/token", [("grant_type", "password"), ("username", "a"), ("password", "b")], basic: basic)
             .json["error"] as? String == "unauthorized_client")
-        let badScope = try await server.form("/oauth/token", [("grant_type", "client_credentials"), ("scope", "flag.write")], basic: basic)
+        // admin holds every scope of the control plane, not scopes it does not know.
+        let badScope = try await server.form("/oauth/token", [("grant_type", "client_credentials"), ("scope", "orders.read")], basic: basic)
         #expect(badScope.status == 400)
         #expect(badScope.json["error"] as? String == "invalid_scope")
         let twice = try await server.request(
@@ -168,7 +169,7 @@ struct OAuthTests {
         #expect(try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", thirdRefresh)], basic: web).status == 200)
     }
 
-    @Test("revoked, expired-client, deactivated-user tokens introspect inactive", arguments: Setup.all)
+    @Test("revoked, deleted-client, deactivated-user tokens introspect inactive", arguments: Setup.all)
     func inactiveTokens(setup: Setup) async throws {
         let server = try await ControlHarness(setup)
         let admin = try await server.token()
@@ -205,6 +206,73 @@ struct OAuthTests {
             .json["error"] as? String == "invalid_grant")
     }
 
+    @Test("an expired token introspects inactive and is refused by /v1 the moment it expires", arguments: Setup.all)
+    func expiredTokens(setup: Setup) async throws {
+        let server = try await ControlHarness(setup, arguments: ["--token-ttl", "1s"])
+        let basic = ("admin", server.adminSecret)
+        let token = try await server.token()
+        #expect(try await server.form("/oauth/introspect", [("token", token)], basic: basic).json["active"] as? Bool == true)
+        #expect(try await server.json("GET", "/v1/keys", token: token).status == 200)
+        let claims = try #require(try await Independent.verify(token, server: server)["claims"] as? [String: Any])
+        let exp = try #require(claims["exp"] as? Double)
+        // No grace after exp for our own tokens (a verifier elsewhere may allow its clock skew).
+        let wait = exp - Date().timeIntervalSince1970 + 0.2
+        if wait > 0 { try await Task.sleep(for: .milliseconds(Int(wait * 1000))) }
+        #expect(try await server.form("/oauth/introspect", [("token", token)], basic: basic).json["active"] as? Bool == false)
+        let refused = try await server.json("GET", "/v1/keys", token: token)
+        #expect(refused.status == 401)
+        #expect(refused.header("www-authenticate")?.contains("error=\"invalid_token\"") == true)
+    }
+
+    @Test("introspection and revocation refuse unauthenticated callers; revoking a refresh token ends its family", arguments: Setup.all)
+    func introspectionAndRevocationAuth(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let admin = try await server.token()
+        let anonymous = try await server.form("/oauth/introspect", [("token", admin)])
+        #expect(anonymous.status == 401)
+        #expect(anonymous.json["error"] as? String == "invalid_client")
+        #expect(anonymous.json["active"] == nil, "nothing about the token is told")
+        // admin holds every scope, so it may ask for a narrower token; that one lacks auth.introspect.
+        let narrow = try await server.token(scope: "flag.read")
+        #expect(try await server.form("/oauth/introspect", [("token", narrow)], basic: ("admin", server.adminSecret)).json["scope"] as? String == "flag.read")
+        let forbidden = try await server.form("/oauth/introspect", [("token", admin)], bearer: narrow)
+        #expect(forbidden.status == 403)
+        #expect(forbidden.header("www-authenticate")?.contains("insufficient_scope") == true)
+        #expect(try await server.json("GET", "/v1/keys", token: narrow).status == 403, "the narrow token has only flag.read")
+        #expect(try await server.form("/oauth/revoke", [("token", admin)]).status == 401)
+
+        // A user's refresh token revoked by its client: the family (and its access token) is dead.
+        _ = try await server.json("POST", "/v1/roles", token: admin, body: #"{"name":"reader","scopes":["flag.read"]}"#)
+        _ = try await server.json("POST", "/v1/users", token: admin, body: #"{"email":"cy@example.com","password":"long enough","roles":["reader"]}"#)
+        let web = try await server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"web","name":"Web","grant_types":["password","refresh_token"]}"#)
+        let webAuth = ("web", try #require(web.json["client_secret"] as? String))
+        let login = try await server.form("/oauth/token", [("grant_type", "password"), ("username", "cy@example.com"), ("password", "long enough")], basic: webAuth)
+        let refresh = try #require(login.json["refresh_token"] as? String)
+        let access = try #require(login.json["access_token"] as? String)
+        #expect(try await server.form("/oauth/revoke", [("token", refresh), ("token_type_hint", "refresh_token")], basic: webAuth).status == 200)
+        #expect(try await server.form("/oauth/introspect", [("token", refresh)], basic: webAuth).json["active"] as? Bool == false)
+        #expect(try await server.form("/oauth/introspect", [("token", access)], basic: webAuth).json["active"] as? Bool == false)
+        #expect(try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", refresh)], basic: webAuth).json["error"] as? String == "invalid_grant")
+    }
+
+    @Test("a rotated-out key stays published for the longest token lifetime any server issues with, whoever rotates", arguments: Setup.all)
+    func retirementWindow(setup: Setup) async throws {
+        // The server issues 2-hour tokens; the CLI rotating the key runs with the default 15 minutes.
+        let server = try await ControlHarness(setup, arguments: ["--token-ttl", "2h"])
+        let admin = try await server.token()
+        let before = Date()
+        let cli = try server.cli(["keys", "rotate"])
+        #expect(cli.status == 0, "\(cli.stderr)")
+        let keys = try await server.json("GET", "/v1/keys", token: admin).json["items"] as? [[String: Any]] ?? []
+        let retired = try #require(keys.first { $0["status"] as? String == "retired" })
+        let format = ISO8601DateFormatter()
+        format.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let until = try #require((retired["published_until"] as? String).flatMap(format.date(from:)))
+        #expect(until.timeIntervalSince(before) >= 2 * 3600, "published for at least the 2 h the server's tokens live, not the CLI's 15 min")
+        let audit = try await server.json("GET", "/v1/audit?actor=cli", token: admin).json["items"] as? [[String: Any]] ?? []
+        #expect(audit.compactMap { $0["action"] as? String } == ["key.rotate"])
+    }
+
     @Test("key rotation: old tokens stay valid, both kids in JWKS, new tokens use the new kid", arguments: Setup.all)
     func keyRotation(setup: Setup) async throws {
         let server = try await ControlHarness(setup)
@@ -233,7 +301,7 @@ struct OAuthTests {
         #expect(ring.first { $0["status"] as? String == "active" }?["kid"] as? String != newKid)
     }
 
-    @Test("discovery names our endpoints; RS256 is selectable", arguments: Setup.both(.sqlite))
+    @Test("discovery names our endpoints; RS256 is selectable", arguments: Setup.all)
     func discoveryAndRS256(setup: Setup) async throws {
         let server = try await ControlHarness(setup, arguments: ["--signing-alg", "RS256"])
         let discovery = try await server.request("GET", "/.well-known/openid-configuration").json

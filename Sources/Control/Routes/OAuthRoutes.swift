@@ -184,11 +184,13 @@ enum OAuthRoutes {
         return tokenResponse(issued, scopes: scopes, refreshToken: refreshToken)
     }
 
-    /// `scope` for a client: every requested scope must be the client's; none requested → all of them.
+    /// `scope` for a client: every requested scope must be the client's (`admin` holds every
+    /// scope, so an admin client may ask for a narrower token); none requested → all of them.
     static func requestedScopes(_ requested: String?, allowed: [String]) throws -> [String] {
         guard let requested else { return allowed }
         let names = requested.split(separator: " ").map(String.init)
-        if let missing = names.first(where: { !allowed.contains($0) }) {
+        let grantable = allowed.contains(Scope.admin) ? Set(Scope.all) : Set(allowed)
+        if let missing = names.first(where: { !grantable.contains($0) }) {
             throw OAuthError.invalidScope("scope \(missing) is not granted to this client")
         }
         return Array(Set(names)).sorted()
@@ -198,7 +200,7 @@ enum OAuthRoutes {
     /// answer differ from the request; `scope` in the response says what was granted). On refresh
     /// the request may only narrow what the login had.
     static func userScopes(_ requested: String?, granted: Set<String>, previous: [String]?) throws -> [String] {
-        let available = granted.union(openIDScopes)
+        let available = (granted.contains(Scope.admin) ? granted.union(Scope.all) : granted).union(openIDScopes)
         var names: Set<String>
         if let requested {
             names = Set(requested.split(separator: " ").map(String.init))

@@ -81,7 +81,11 @@ extension DataKeys {
 
     /// Makes a new data key current and re-seals every stored field under it, in one transaction.
     /// Older keys stay (wrapped) so a value read by a process that has not reloaded still opens.
-    static func rotate(_ database: any Database, masterKey: MasterKey) async throws -> (keyID: String, resealed: Int) {
+    /// `audit` writes the audit row in the same transaction.
+    static func rotate(
+        _ database: any Database, masterKey: MasterKey,
+        audit: @escaping @Sendable (any SQLExecutor, _ keyID: String, _ resealed: Int) async throws -> Void = { _, _, _ in }
+    ) async throws -> (keyID: String, resealed: Int) {
         let current = try await load(database, masterKey: masterKey)
         let rotated = try current.rotated()
         let wrapped = try FieldCipher.wrap(rotated.current, masterKey: masterKey.bytes)
@@ -104,6 +108,7 @@ extension DataKeys {
                     resealed += 1
                 }
             }
+            try await audit(executor, wrapped.id, resealed)
             return (wrapped.id, resealed)
         }
     }
@@ -136,7 +141,11 @@ extension DataKeys {
     /// crash leaves either the old wrapping or the new, never a mix. Nothing sealed with a data key
     /// changes, and neither do blind indexes or secret hashes: the old derivation root is kept,
     /// wrapped under the new key.
-    static func rewrap(_ database: any Database, from oldKey: MasterKey, to newKey: MasterKey) async throws -> RewrapResult {
+    /// `audit` writes the audit row in the same transaction (only when something was re-wrapped).
+    static func rewrap(
+        _ database: any Database, from oldKey: MasterKey, to newKey: MasterKey,
+        audit: @escaping @Sendable (any SQLExecutor, _ count: Int) async throws -> Void = { _, _ in }
+    ) async throws -> RewrapResult {
         try await database.transaction { executor in
             if executor.engine == .postgres {
                 try await executor.execute("SELECT pg_advisory_xact_lock(72532)")
@@ -162,6 +171,7 @@ extension DataKeys {
             try await executor.execute(
                 "INSERT INTO master_secrets (name, sealed, created_at) VALUES (?, ?, ?)",
                 [.text(rootName), .blob(sealedRoot), .int(Clock.nowMilliseconds())])
+            try await audit(executor, unwrapped.count)
             return .rewrapped(unwrapped.count)
         }
     }

@@ -47,8 +47,12 @@ final class KeyRing: Sendable {
 
     static let privateKeyContext = "signing_keys.private_key"
 
-    /// Loads the ring, creating the first key when there is none.
+    /// Loads the ring, creating the first key when there is none, and records this process's
+    /// token lifetime as the shared maximum when it is longer (the retirement window of every later
+    /// rotation, whoever runs it, covers it).
     func start() async throws {
+        try await database.execute(
+            "UPDATE settings SET value = ? WHERE name = 'max_token_ttl_ms' AND value < ?", [.int(tokenLifetime), .int(tokenLifetime)])
         try await reload()
         if state.withLock({ $0.active == nil }) {
             _ = try await rotate()
@@ -92,8 +96,9 @@ final class KeyRing: Sendable {
     }
 
     /// A new active key; the previous one is retired but stays published until its tokens expire.
+    /// `audit` writes the audit row in the same transaction.
     @discardableResult
-    func rotate() async throws -> String {
+    func rotate(audit: @escaping @Sendable (any SQLExecutor, _ kid: String) async throws -> Void = { _, _ in }) async throws -> String {
         let key = try SigningKey.generate(algorithm)
         let kid = "k-" + Hex.encode(try SecureRandom.bytes(8))
         let members = try key.publicJWKMembers().map { ($0.0, JSONOutput.string($0.1)) }
@@ -101,12 +106,20 @@ final class KeyRing: Sendable {
         let sealed = try cipher.seal(String(decoding: try key.privateKeyPEM(), as: UTF8.self), context: Self.privateKeyContext)
         let now = Clock.nowMilliseconds()
         try await database.transaction { [tokenLifetime, algorithm] executor in
+            // One rotation at a time across replicas (SQLite's write transactions already are):
+            // two at once on PostgreSQL would each retire only what they saw and leave two active keys.
+            if executor.engine == .postgres {
+                try await executor.execute("SELECT pg_advisory_xact_lock(72533)")
+            }
+            let shared = try await executor.first("SELECT value FROM settings WHERE name = 'max_token_ttl_ms'", [])
+            let lifetime = max(tokenLifetime, try shared?.int("value") ?? 0)
             try await executor.execute(
                 "UPDATE signing_keys SET retired_at = ?, published_until = ? WHERE retired_at IS NULL",
-                [.int(now), .int(now + tokenLifetime + Self.retirementMargin)])
+                [.int(now), .int(now + lifetime + Self.retirementMargin)])
             try await executor.execute(
                 "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)",
                 [.text(kid), .text(algorithm.rawValue), .text(sealed), .text(jwk.serialized()), .int(now)])
+            try await audit(executor, kid)
         }
         try await reload()
         return kid
@@ -138,11 +151,17 @@ final class KeyRing: Sendable {
         return result
     }
 
+    /// Our own tokens get no grace after `exp` (RFC 7519: the current time must be before it): an
+    /// expired token introspects inactive the second it expires. The skew of `signedHere` still
+    /// applies to `nbf`/`iat`, for replicas whose clocks differ slightly.
     private func verifyNow(_ token: String) -> Result<VerifiedToken, JWTFailure> {
         let keys = IssuerKeys(keys: published.map(\.verificationKey))
         let policy = IssuerPolicy.signedHere(issuer: issuer, algorithms: SigningKey.supported)
-        return JWTVerifier.verify(
-            token, issuers: [policy], now: Double(Clock.nowMilliseconds()) / 1000, signatures: SignatureVerifier(),
-            keys: { _ in keys })
+        let now = Double(Clock.nowMilliseconds()) / 1000
+        let result = JWTVerifier.verify(token, issuers: [policy], now: now, signatures: SignatureVerifier(), keys: { _ in keys })
+        if case let .success(verified) = result, now >= verified.expiresAt {
+            return .failure(JWTFailure(.expired, "the token has expired"))
+        }
+        return result
     }
 }

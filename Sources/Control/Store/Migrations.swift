@@ -74,6 +74,13 @@ enum Migrations {
                 email_index TEXT PRIMARY KEY, failures BIGINT NOT NULL, locked_until BIGINT NOT NULL, last_failure BIGINT NOT NULL)
             """,
         ]),
+        // Numbers every replica must agree on. `max_token_ttl_ms`: the longest access-token lifetime
+        // any server has issued with, so a key rotation (from any process) keeps the old key in
+        // JWKS long enough.
+        Migration(version: 4, name: "shared settings", statements: [
+            "CREATE TABLE settings (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+            "INSERT INTO settings (name, value) VALUES ('max_token_ttl_ms', 0)",
+        ]),
     ]
 
     static var latest: Int { all.map(\.version).max() ?? 0 }
