@@ -98,6 +98,74 @@ struct AdminAPITests {
         #expect(future["total"] as? Int == 0)
     }
 
+    @Test("clients: ETag from the version, If-Match on writes (412 when stale), 404 for unknown ids", arguments: Setup.all)
+    func conditionalWrites(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let admin = try await server.token()
+        let auth = ("Authorization", "Bearer \(admin)")
+        let created = try await server.json("POST", "/v1/clients", token: admin, body: #"{"client_id":"etag","name":"E"}"#)
+        #expect(created.header("etag") == "\"1\"")
+        let read = try await server.json("GET", "/v1/clients/etag", token: admin)
+        #expect(read.header("etag") == "\"1\"")
+        #expect(read.json["version"] as? Int == 1)
+
+        let stale = try await server.request("POST", "/v1/clients/etag/rotate-secret", headers: [auth, ("If-Match", "\"7\"")])
+        #expect(stale.status == 412)
+        #expect(stale.header("content-type") == "application/problem+json")
+        let rotated = try await server.request("POST", "/v1/clients/etag/rotate-secret", headers: [auth, ("If-Match", "\"0\", \"1\"")])
+        #expect(rotated.status == 200)
+        #expect(rotated.header("etag") == "\"2\"")
+        #expect(try await server.json("GET", "/v1/clients/etag", token: admin).json["version"] as? Int == 2)
+        let secret = try #require(rotated.json["client_secret"] as? String)
+        #expect(try await server.token(client: "etag", secret: secret).isEmpty == false, "the new secret works")
+
+        // The old version, a weak tag (If-Match compares strongly): refused, and nothing deleted.
+        for tag in ["\"1\"", "W/\"2\""] {
+            #expect(try await server.request("DELETE", "/v1/clients/etag", headers: [auth, ("If-Match", tag)]).status == 412, "\(tag)")
+        }
+        #expect(try await server.json("GET", "/v1/clients/etag", token: admin).status == 200)
+        let audit = try await server.json("GET", "/v1/audit?resource=client:etag", token: admin).json["items"] as? [[String: Any]] ?? []
+        #expect(audit.compactMap { $0["action"] as? String } == ["client.rotate-secret", "client.create"], "refused writes leave no audit row")
+        #expect(try await server.request("DELETE", "/v1/clients/etag", headers: [auth, ("If-Match", "\"2\"")]).status == 204)
+        #expect(try await server.json("GET", "/v1/clients/etag", token: admin).status == 404)
+        #expect(try await server.request("DELETE", "/v1/clients/etag", headers: [auth, ("If-Match", "*")]).status == 404)
+        #expect(try await server.json("POST", "/v1/clients/ghost/rotate-secret", token: admin).status == 404)
+        #expect(try await server.json("GET", "/v1/clients/ghost", token: admin).status == 404)
+    }
+
+    @Test("keys and roles lists have the list shape; the audit log filters by actor and time", arguments: Setup.all)
+    func listsAndAuditFilters(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let admin = try await server.token()
+        #expect(try await server.json("POST", "/v1/keys/rotate", token: admin).status == 201)
+        let keys = try await server.json("GET", "/v1/keys?limit=1&page=2", token: admin).json
+        #expect(keys["total"] as? Int == 2)
+        #expect(keys["page"] as? Int == 2)
+        #expect(keys["limit"] as? Int == 1)
+        #expect((keys["items"] as? [[String: Any]])?.first?["status"] as? String == "retired", "newest first: page 2 holds the old key")
+        #expect(try await server.json("GET", "/v1/keys?limit=0", token: admin).status == 400)
+        for name in ["a", "b", "c"] {
+            #expect(try await server.json("POST", "/v1/roles", token: admin, body: #"{"name":"\#(name)","scopes":[]}"#).status == 201)
+        }
+        let roles = try await server.json("GET", "/v1/roles?limit=2", token: admin).json
+        #expect(roles["total"] as? Int == 3)
+        #expect((roles["items"] as? [[String: Any]])?.count == 2)
+
+        let user = try await server.json("POST", "/v1/users", token: admin, body: #"{"email":"f@example.org"}"#)
+        #expect(user.status == 201)
+        let clientRows = try await server.json("GET", "/v1/audit?actor=client:admin&limit=500", token: admin).json
+        #expect(clientRows["total"] as? Int == 5, "key rotation, three roles, one user")
+        #expect(try await server.json("GET", "/v1/audit?actor=client:nobody", token: admin).json["total"] as? Int == 0)
+        #expect(try await server.json("GET", "/v1/audit?to=2000-01-01T00:00:00Z", token: admin).json["total"] as? Int == 0)
+        let bootstrapRows = try await server.json("GET", "/v1/audit?actor=bootstrap", token: admin).json
+        #expect(bootstrapRows["total"] as? Int == 1)
+        let now = try await server.json("GET", "/v1/audit?to=\(Int64(Date().timeIntervalSince1970 * 1000) + 1000)&limit=500", token: admin).json
+        #expect(now["total"] as? Int == 6, "epoch milliseconds work as well as RFC 3339")
+        let active = try #require((try await server.json("GET", "/v1/keys", token: admin).json["items"] as? [[String: Any]])?.first?["kid"] as? String)
+        let rotation = try await server.json("GET", "/v1/audit?resource=key:\(active)", token: admin).json["items"] as? [[String: Any]] ?? []
+        #expect(rotation.map { "\($0["action"] ?? "") \($0["actor"] ?? "")" } == ["key.rotate client:admin"])
+    }
+
     @Test("users and roles: create, read, list roles, deactivate; duplicates, bad values and unknown ids", arguments: Setup.all)
     func usersAndRoles(setup: Setup) async throws {
         let server = try await ControlHarness(setup)
@@ -160,7 +228,7 @@ struct AdminAPITests {
         #expect(bytes.range(of: Data(userID.utf8)) != nil, "the file is the one written")
     }
 
-    @Test("healthz, readyz, metrics, openapi.json", arguments: Setup.both(.sqlite))
+    @Test("healthz, readyz, metrics, openapi.json", arguments: Setup.all)
     func operations(setup: Setup) async throws {
         let server = try await ControlHarness(setup)
         #expect(try await server.request("GET", "/healthz").json["status"] as? String == "ok")

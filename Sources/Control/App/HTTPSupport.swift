@@ -41,6 +41,9 @@ struct Problem: Error, CustomStringConvertible {
     }
     static func notFound(_ detail: String) -> Problem { Problem(status: .notFound, slug: "not-found", title: "Not found", detail: detail) }
     static func conflict(_ detail: String) -> Problem { Problem(status: .conflict, slug: "conflict", title: "Conflict", detail: detail) }
+    static func preconditionFailed(_ detail: String) -> Problem {
+        Problem(status: .preconditionFailed, slug: "precondition-failed", title: "Precondition failed", detail: detail)
+    }
 
     func response(requestID: String) -> Response {
         var headers = headers
@@ -250,6 +253,28 @@ struct Paging {
 
     func list(_ items: [JSONOutput], total: Int) -> JSONOutput {
         .object([("items", .array(items)), ("page", .int(Int64(page))), ("limit", .int(Int64(limit))), ("total", .int(Int64(total)))])
+    }
+
+    /// This page of a small collection read whole (signing keys, roles).
+    func list(all items: [JSONOutput]) -> JSONOutput {
+        list(Array(items.dropFirst(min(offset, items.count)).prefix(limit)), total: items.count)
+    }
+}
+
+/// Versions as entity tags (RFC 9110 §8.8.3): a resource with a `version` sends `ETag: "<version>"`;
+/// a write with `If-Match` goes ahead only when one of its tags (or `*`) matches, else 412.
+enum EntityTag {
+    static func header(_ version: Int64) -> HTTPFields { [.eTag: "\"\(version)\""] }
+
+    /// Throws 412 when the request has an `If-Match` that `version` does not satisfy. Weak tags
+    /// (`W/"…"`) never match: If-Match uses the strong comparison.
+    static func check(_ request: Request, version: Int64) throws {
+        guard let value = request.headers[.ifMatch] else { return }
+        let current = "\"\(version)\""
+        let tags = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard tags.contains("*") || tags.contains(current) else {
+            throw Problem.preconditionFailed("If-Match \(HeaderText.quotable(value)) does not match the current version \(current)")
+        }
     }
 }
 

@@ -237,6 +237,7 @@ enum OpenAPIDocument {
             "responses": {
               "200": {
                 "description": "The client",
+                "headers": {"ETag": {"description": "The client's version, for If-Match", "schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Client"}}}
               },
               "401": {"$ref": "#/components/responses/Unauthorized"},
@@ -249,11 +250,13 @@ enum OpenAPIDocument {
             "summary": "Delete an OAuth client and revoke its tokens (scope admin)",
             "tags": ["clients"],
             "security": [{"bearer": ["admin"]}],
+            "parameters": [{"$ref": "#/components/parameters/IfMatch"}],
             "responses": {
               "204": {"description": "Deleted"},
               "401": {"$ref": "#/components/responses/Unauthorized"},
               "403": {"$ref": "#/components/responses/Forbidden"},
-              "404": {"$ref": "#/components/responses/NotFound"}
+              "404": {"$ref": "#/components/responses/NotFound"},
+              "412": {"$ref": "#/components/responses/PreconditionFailed"}
             }
           }
         },
@@ -264,14 +267,17 @@ enum OpenAPIDocument {
             "summary": "Replace a client's secret (scope admin)",
             "tags": ["clients"],
             "security": [{"bearer": ["admin"]}],
+            "parameters": [{"$ref": "#/components/parameters/IfMatch"}],
             "responses": {
               "200": {
                 "description": "The new secret; shown only here",
+                "headers": {"ETag": {"description": "The client's new version", "schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ClientSecret"}}}
               },
               "401": {"$ref": "#/components/responses/Unauthorized"},
               "403": {"$ref": "#/components/responses/Forbidden"},
-              "404": {"$ref": "#/components/responses/NotFound"}
+              "404": {"$ref": "#/components/responses/NotFound"},
+              "412": {"$ref": "#/components/responses/PreconditionFailed"}
             }
           }
         },
@@ -281,17 +287,13 @@ enum OpenAPIDocument {
             "summary": "List token signing keys (scope admin)",
             "tags": ["keys"],
             "security": [{"bearer": ["admin"]}],
+            "parameters": [{"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Page"}],
             "responses": {
               "200": {
                 "description": "All signing keys",
                 "content": {
                   "application/json": {
-                    "schema": {
-                      "type": "object",
-                      "required": ["items"],
-                      "additionalProperties": false,
-                      "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/SigningKey"}}}
-                    }
+                    "schema": {"$ref": "#/components/schemas/SigningKeyPage"}
                   }
                 }
               },
@@ -379,17 +381,13 @@ enum OpenAPIDocument {
             "summary": "List roles (scope profile.read)",
             "tags": ["users"],
             "security": [{"bearer": ["profile.read"]}],
+            "parameters": [{"$ref": "#/components/parameters/Limit"}, {"$ref": "#/components/parameters/Page"}],
             "responses": {
               "200": {
                 "description": "All roles",
                 "content": {
                   "application/json": {
-                    "schema": {
-                      "type": "object",
-                      "required": ["items"],
-                      "additionalProperties": false,
-                      "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Role"}}}
-                    }
+                    "schema": {"$ref": "#/components/schemas/RolePage"}
                   }
                 }
               },
@@ -564,6 +562,13 @@ enum OpenAPIDocument {
           "NoStore": {"description": "Always no-store", "schema": {"type": "string"}}
         },
         "parameters": {
+          "IfMatch": {
+            "name": "If-Match",
+            "in": "header",
+            "required": false,
+            "description": "The ETag of the version the write is meant for (`\"3\"`) or `*`; another version gets 412",
+            "schema": {"type": "string"}
+          },
           "Id": {
             "name": "id",
             "in": "path",
@@ -604,6 +609,10 @@ enum OpenAPIDocument {
           },
           "Conflict": {
             "description": "The resource already exists",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+          },
+          "PreconditionFailed": {
+            "description": "If-Match names another version of the resource",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
           },
           "Unprocessable": {
@@ -820,6 +829,26 @@ enum OpenAPIDocument {
             "properties": {
               "client_id": {"type": "string"},
               "client_secret": {"type": "string", "description": "Shown once"}
+            }
+          },
+          "SigningKeyPage": {
+            "type": "object",
+            "required": ["items", "page", "limit", "total"],
+            "properties": {
+              "items": {"type": "array", "items": {"$ref": "#/components/schemas/SigningKey"}},
+              "page": {"type": "integer"},
+              "limit": {"type": "integer"},
+              "total": {"type": "integer"}
+            }
+          },
+          "RolePage": {
+            "type": "object",
+            "required": ["items", "page", "limit", "total"],
+            "properties": {
+              "items": {"type": "array", "items": {"$ref": "#/components/schemas/Role"}},
+              "page": {"type": "integer"},
+              "limit": {"type": "integer"},
+              "total": {"type": "integer"}
             }
           },
           "ClientPage": {

@@ -13,7 +13,9 @@ enum ClientRoutes {
             let (client, secret) = try await create(body, context: context, services: services)
             var members = client.json.objectMembers
             members.append(("client_secret", .string(secret)))
-            return JSONResponse.make(.object(members), status: .created, headers: [.location: "/v1/clients/\(client.clientID)", .cacheControl: "no-store"])
+            return JSONResponse.make(
+                .object(members), status: .created,
+                headers: [.location: "/v1/clients/\(client.clientID)", .cacheControl: "no-store", .eTag: "\"\(client.version)\""])
         }
         api.add(.get, "/v1/clients", scope: Scope.admin) { request, _ in
             let paging = try Paging(request)
@@ -21,40 +23,62 @@ enum ClientRoutes {
             return JSONResponse.make(paging.list(items.map(\.json), total: total))
         }
         api.add(.get, "/v1/clients/{id}", scope: Scope.admin) { _, context in
-            JSONResponse.make(try await existing(context, services).json)
-        }
-        api.add(.delete, "/v1/clients/{id}", scope: Scope.admin) { _, context in
             let client = try await existing(context, services)
+            return JSONResponse.make(client.json, headers: EntityTag.header(client.version))
+        }
+        api.add(.delete, "/v1/clients/{id}", scope: Scope.admin) { request, context in
+            let client = try await existing(context, services)
+            try EntityTag.check(request, version: client.version)
+            let conditional = request.headers[.ifMatch] != nil
             try await services.audited(context, action: "client.delete", resource: "client:\(client.clientID)") { executor in
-                try await ClientStore.delete(client.clientID, on: executor)
+                if conditional {
+                    // Only the version the caller saw: a write in between leaves the row, and a 412.
+                    try await ClientStore.delete(client.clientID, version: client.version, on: executor)
+                    if try await ClientStore.find(client.clientID, on: executor) != nil {
+                        throw Problem.preconditionFailed("client \(client.clientID) changed since version \(client.version)")
+                    }
+                } else {
+                    try await ClientStore.delete(client.clientID, on: executor)
+                }
                 return ((), client.json, nil)
             }
             services.clients.invalidate(client.clientID)
             return Response(status: .noContent)
         }
-        api.add(.post, "/v1/clients/{id}/rotate-secret", scope: Scope.admin) { _, context in
+        api.add(.post, "/v1/clients/{id}/rotate-secret", scope: Scope.admin) { request, context in
             let client = try await existing(context, services)
+            try EntityTag.check(request, version: client.version)
             let secret = try ClientSecrets.generate()
             let hash = services.clientSecrets.hash(secret)
-            try await services.audited(context, action: "client.rotate-secret", resource: "client:\(client.clientID)") { executor in
-                try await ClientStore.replaceSecret(client.clientID, hash: hash, now: Clock.nowMilliseconds(), on: executor)
-                return ((), client.json, try await ClientStore.find(client.clientID, on: executor)?.json)
+            let updated = try await services.audited(context, action: "client.rotate-secret", resource: "client:\(client.clientID)") { executor in
+                try await ClientStore.replaceSecret(client.clientID, version: client.version, hash: hash, now: Clock.nowMilliseconds(), on: executor)
+                // The update applies only to the version read above; another write in between wins.
+                guard let after = try await ClientStore.find(client.clientID, on: executor), after.secretHash == hash else {
+                    throw Problem.preconditionFailed("client \(client.clientID) changed since version \(client.version)")
+                }
+                return (after, client.json, after.json)
             }
             services.clients.invalidate(client.clientID)
-            return JSONResponse.make(.object([("client_id", .string(client.clientID)), ("client_secret", .string(secret))]),
-                                     headers: [.cacheControl: "no-store"])
+            var headers = EntityTag.header(updated.version)
+            headers[.cacheControl] = "no-store"
+            return JSONResponse.make(.object([("client_id", .string(client.clientID)), ("client_secret", .string(secret))]), headers: headers)
         }
 
-        api.add(.get, "/v1/keys", scope: Scope.admin) { _, _ in
+        api.add(.get, "/v1/keys", scope: Scope.admin) { request, _ in
+            let paging = try Paging(request)
             try await services.keyRing.reload()
-            return JSONResponse.make(.object([("items", .array(services.keyRing.published.map(keyJSON)))]))
+            return JSONResponse.make(paging.list(all: services.keyRing.published.map(keyJSON)))
         }
         api.add(.post, "/v1/keys/rotate", scope: Scope.admin) { _, context in
             let before = services.keyRing.published.first { $0.retiredAt == nil }.map(keyJSON)
-            let kid = try await services.keyRing.rotate()
-            let after = services.keyRing.published.first { $0.kid == kid }.map(keyJSON) ?? .null
-            try await services.audited(context, action: "key.rotate", resource: "key:\(kid)") { _ in ((), before, after) }
-            return JSONResponse.make(after, status: .created)
+            let (actor, requestID, algorithm) = (context.principal?.actor ?? "system", context.requestID, services.keyRing.algorithm)
+            let kid = try await services.keyRing.rotate { executor, kid in
+                try await AuditStore.record(
+                    actor: actor, action: "key.rotate", resource: "key:\(kid)", before: before,
+                    after: .object([("kid", .string(kid)), ("alg", .string(algorithm.rawValue)), ("status", "active")]),
+                    requestID: requestID, on: executor)
+            }
+            return JSONResponse.make(services.keyRing.published.first { $0.kid == kid }.map(keyJSON) ?? .null, status: .created)
         }
     }
 

@@ -25,8 +25,9 @@ enum UserRoutes {
             }
             return JSONResponse.make(after.json)
         }
-        api.add(.get, "/v1/roles", scope: "profile.read") { _, _ in
-            JSONResponse.make(.object([("items", .array(try await RoleStore.list(on: services.database).map(\.json)))]))
+        api.add(.get, "/v1/roles", scope: "profile.read") { request, _ in
+            let paging = try Paging(request)
+            return JSONResponse.make(paging.list(all: try await RoleStore.list(on: services.database).map(\.json)))
         }
         api.add(.post, "/v1/roles", scope: "profile.write") { request, context in
             let body = try await RequestBody.object(request, allowed: ["name", "description", "scopes"])

@@ -50,10 +50,16 @@ enum ClientStore {
         try await executor.execute("DELETE FROM clients WHERE client_id = ?", [.text(clientID)])
     }
 
-    static func replaceSecret(_ clientID: String, hash: String, now: Int64, on executor: any SQLExecutor) async throws {
+    static func delete(_ clientID: String, version: Int64, on executor: any SQLExecutor) async throws {
+        try await executor.execute("DELETE FROM clients WHERE client_id = ? AND version = ?", [.text(clientID), .int(version)])
+    }
+
+    /// Replaces the secret of the client at `version` (nothing changes when another write got there
+    /// first: the caller re-reads and sees a version other than `version + 1`).
+    static func replaceSecret(_ clientID: String, version: Int64, hash: String, now: Int64, on executor: any SQLExecutor) async throws {
         try await executor.execute(
-            "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ?",
-            [.text(hash), .int(now), .text(clientID)])
+            "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ? AND version = ?",
+            [.text(hash), .int(now), .text(clientID), .int(version)])
     }
 
     private static func record(_ row: SQLRow) throws -> ClientRecord {
