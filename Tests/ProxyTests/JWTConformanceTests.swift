@@ -72,6 +72,43 @@ final class JWTSidecarConformanceTests {
         #expect(after.header("www-authenticate")?.contains("error=\"invalid_token\"") == true)
     }
 
+    @Test("a repeated token is answered by the verified-token cache (no signature check); a new token and a refused one are verified")
+    func verifiedTokenCache() throws {
+        // One event loop, so every request meets the same per-loop cache.
+        let single = try ProxyHarness(
+            policies: try JWTConformance.policyFiles(), upstreamPort: upstream.port, arguments: ["--threads", "1"],
+            environment: JWTConformance.environment)
+        defer { _ = single.stop() }
+        func authorization(_ name: String) throws -> String {
+            try #require(JWTConformance.cases.first { $0.name == name }?.authorization, "case \(name)")
+        }
+        func send(_ name: String, _ path: String) throws -> Int {
+            try single.request("GET", path, headers: [("Authorization", try authorization(name))]).status
+        }
+        func counts() throws -> (hit: Int, miss: Int) {
+            let text = try single.admin("GET", "/metrics").text
+            func value(_ result: String) -> Int {
+                let prefix = "tollgate_auth_token_cache_total{result=\"\(result)\"} "
+                return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) } ?? -1
+            }
+            return (value("hit"), value("miss"))
+        }
+
+        #expect(try counts() == (0, 0))
+        #expect(try send("rs256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (0, 1), "first sight: verified")
+        #expect(try send("rs256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (1, 1), "the same token again: answered from the cache")
+        #expect(try send("ps256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (1, 2), "a different token of the same issuer: verified")
+        #expect(try send("rs256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (2, 2))
+        for _ in 1...2 { #expect(try send("tampered-payload", "/rsa/x") == 401) }
+        #expect(try counts() == (2, 4), "a refused token is not cached: verified each time")
+        // A cached token still only passes on routes whose issuers include its own.
+        #expect(try send("rs256-valid-on-rsa", "/ec/x") == 401)
+    }
+
     private func check(_ testCase: JWTConformance.Case, round: Int) throws {
         let before = upstream.received.count
         var headers = testCase.extraHeaders
