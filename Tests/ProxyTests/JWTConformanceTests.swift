@@ -24,6 +24,13 @@ final class JWTSidecarConformanceTests {
     @Test("every fixture case gets its expected answer; twice, so the cached path is checked too")
     func allCases() throws {
         #expect(JWTConformance.cases.count >= 60)
+        let names = Set(JWTConformance.cases.map(\.name))
+        for name in [
+            "eddsa-valid-on-okp-jwk", "eddsa-tampered-payload-on-okp-jwk", "truncated-mid-signature",
+            "truncated-mid-signature-impossible-length", "truncated-mid-payload",
+        ] {
+            #expect(names.contains(name), "fixture case \(name)")
+        }
         for round in 1...2 {
             for testCase in JWTConformance.cases {
                 try check(testCase, round: round)
@@ -109,6 +116,17 @@ final class JWTSidecarConformanceTests {
         #expect(try send("rs256-valid-on-rsa", "/ec/x") == 401)
     }
 
+    /// The `error_description` attribute of a challenge: a quoted string that ends the header or is
+    /// followed by another attribute; nil when absent or not properly quoted.
+    static func errorDescription(_ challenge: String) -> String? {
+        guard let start = challenge.range(of: ", error_description=\"") else { return nil }
+        let rest = challenge[start.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        let after = rest[rest.index(after: end)...]
+        guard after.isEmpty || after.hasPrefix(", ") else { return nil }
+        return String(rest[..<end])
+    }
+
     private func check(_ testCase: JWTConformance.Case, round: Int) throws {
         let before = upstream.received.count
         var headers = testCase.extraHeaders
@@ -119,6 +137,16 @@ final class JWTSidecarConformanceTests {
         if let error = testCase.error {
             let challenge = response.header("www-authenticate") ?? ""
             #expect(challenge.hasPrefix("Bearer realm=\"tollgate\", error=\"\(error)\""), "\(label): \(challenge)")
+            let description = Self.errorDescription(challenge)
+            #expect(description?.isEmpty == false, "\(label): no quoted, non-empty error_description: \(challenge)")
+            if let description {
+                // RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E, so no quote or backslash can end it early.
+                #expect(description.unicodeScalars.allSatisfy { (0x20...0x7E).contains($0.value) && $0 != "\"" && $0 != "\\" },
+                        "\(label): \(description)")
+                if let token = testCase.bearerToken, token.count > 20 {
+                    #expect(!description.contains(token.suffix(20)), "\(label): the description quotes the token")
+                }
+            }
             #expect(response.header("content-type") == "application/problem+json", "\(label)")
             #expect(upstream.received.count == before, "\(label): a refused request reached the upstream")
             return
