@@ -49,6 +49,13 @@ struct JWKSRotationTests {
         try proxy.request("GET", "/echo", headers: [("Authorization", "Bearer \(tokens[token] ?? "missing")")]).status
     }
 
+    /// `tollgate_jwks_refresh_total{issuer="idp",result=…}` as the proxy reports it now (0 while absent).
+    static func refreshes(_ proxy: ProxyHarness, _ result: String) throws -> Int {
+        let prefix = "tollgate_jwks_refresh_total{issuer=\"idp\",result=\"\(result)\"} "
+        let line = try proxy.admin("GET", "/metrics").text.split(separator: "\n").first { $0.hasPrefix(prefix) }
+        return line.flatMap { Int($0.dropFirst(prefix.count)) } ?? 0
+    }
+
     static func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
@@ -120,7 +127,7 @@ struct JWKSRotationTests {
         }
     }
 
-    @Test("not ready until the first fetch; keys unavailable is 503; a failed refresh keeps the old keys and is counted")
+    @Test("not ready until the first fetch; keys unavailable is 503; a failed refresh keeps the old keys and is counted; the periodic refresh (not an early refetch) brings new keys")
     func failuresKeepKeys() throws {
         let setup = try Setup(.fail(503), refresh: "1s")
         defer { withExtendedLifetime(setup) {} }
@@ -136,18 +143,72 @@ struct JWKSRotationTests {
         jwks.set(.serve(try Self.document("jwks-a.json")))
         #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 }, "retried with back-off until it worked")
         #expect(try Self.get(proxy, "a") == 200)
+        // Spend the issuer's early refetch (one per 30 s): from here on only the periodic refresh can
+        // bring a new kid. Twice, in case the first request joined a periodic fetch already running,
+        // which leaves the allowance unspent.
+        #expect(try Self.get(proxy, "unknown") == 401)
+        #expect(try Self.get(proxy, "unknown") == 401)
+        let earlyRefetchSpent = Date()
 
         jwks.set(.fail(500))
         let failedBefore = jwks.requests
         #expect(Self.waitFor(10) { jwks.requests >= failedBefore + 2 }, "refreshes keep being tried")
         #expect(try Self.get(proxy, "a2") == 200, "a token never seen before still verifies with the kept keys")
         #expect(try proxy.admin("GET", "/readyz").status == 200, "ready stays ready on a failed refresh")
-        let metrics = try proxy.admin("GET", "/metrics").text
-        #expect(metrics.contains("tollgate_jwks_refresh_total{issuer=\"idp\",result=\"error\"}"))
-        #expect(metrics.contains("tollgate_jwks_refresh_total{issuer=\"idp\",result=\"success\"} 1"))
+        #expect(try Self.refreshes(proxy, "error") >= 1)
+        let successes = try Self.refreshes(proxy, "success")
+        #expect(successes >= 1)
 
         jwks.set(.serve(try Self.document("jwks-ab.json")))
-        #expect(try Self.waitFor(10) { try Self.get(proxy, "a3") == 200 && (try Self.get(proxy, "r")) == 200 },
-                "the periodic refresh brings the new keys")
+        // No request names a new kid until the refresher has fetched the new set on its own.
+        #expect(try Self.waitFor(10) { try Self.refreshes(proxy, "success") > successes },
+                "a periodic refresh succeeds with no request asking for it")
+        #expect(try Self.waitFor(5) { try Self.get(proxy, "r") == 200 }, "the new kid r verifies")
+        #expect(try Self.get(proxy, "b") == 200 && (try Self.get(proxy, "a3")) == 200)
+        #expect(Date().timeIntervalSince(earlyRefetchSpent) < 30,
+                "still inside the 30 s after the spent early refetch, so the keys came from the periodic refresh")
+    }
+
+    @Test("the JWKS server down (connection refused) at refresh: counted as an error, the old keys keep working, still ready")
+    func serverDownKeepsKeys() throws {
+        let setup = try Setup(.serve(try Self.document("jwks-a.json")), refresh: "1s")
+        defer { withExtendedLifetime(setup) {} }
+        let (jwks, proxy) = (setup.jwks, setup.proxy)
+        #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 })
+        #expect(try Self.get(proxy, "a") == 200)
+        #expect(try Self.refreshes(proxy, "error") == 0)
+
+        jwks.stopListening()
+        let requestsWhenDown = jwks.requests
+        #expect(try Self.waitFor(10) { try Self.refreshes(proxy, "error") >= 2 }, "each refused refresh is counted as a failure")
+        #expect(jwks.requests == requestsWhenDown, "no request reached the stopped server")
+        #expect(try Self.get(proxy, "a2") == 200, "a token never seen before verifies with the kept keys")
+        #expect(try Self.get(proxy, "a") == 200)
+        #expect(try proxy.admin("GET", "/readyz").status == 200, "ready stays ready while the provider is down")
+        // Keys are there, so an unknown kid is the caller's problem (401), not keys-unavailable (503).
+        #expect(try Self.get(proxy, "b") == 401)
+        #expect(proxy.stderr.contains("JWKS fetch failed; keeping the previous keys"))
+    }
+
+    @Test("a JWKS server that accepts and never answers: requests are not held up, the fetch times out (5 s) and is counted, the old keys keep working")
+    func hangingServerKeepsKeys() throws {
+        let setup = try Setup(.serve(try Self.document("jwks-a.json")), refresh: "1s")
+        defer { withExtendedLifetime(setup) {} }
+        let (jwks, proxy) = (setup.jwks, setup.proxy)
+        #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 })
+        #expect(try Self.get(proxy, "a") == 200)
+
+        jwks.set(.hang)
+        let before = jwks.requests
+        #expect(Self.waitFor(5) { jwks.requests > before }, "a refresh reached the hanging server")
+        // That fetch is now waiting for an answer (its timeout is 5 s): requests go on meanwhile.
+        #expect(try Self.get(proxy, "a2") == 200)
+        #expect(try proxy.admin("GET", "/readyz").status == 200)
+        #expect(try Self.refreshes(proxy, "error") == 0, "the hanging fetch has not failed yet")
+
+        #expect(try Self.waitFor(10) { try Self.refreshes(proxy, "error") >= 1 }, "the fetch timed out and was counted")
+        #expect(try Self.get(proxy, "a3") == 200, "a token never seen before verifies with the kept keys")
+        #expect(try proxy.admin("GET", "/readyz").status == 200)
+        #expect(proxy.stderr.contains("no complete response in time"))
     }
 }

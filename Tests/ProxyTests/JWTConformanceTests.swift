@@ -24,6 +24,13 @@ final class JWTSidecarConformanceTests {
     @Test("every fixture case gets its expected answer; twice, so the cached path is checked too")
     func allCases() throws {
         #expect(JWTConformance.cases.count >= 60)
+        let names = Set(JWTConformance.cases.map(\.name))
+        for name in [
+            "eddsa-valid-on-okp-jwk", "eddsa-tampered-payload-on-okp-jwk", "truncated-mid-signature",
+            "truncated-mid-signature-impossible-length", "truncated-mid-payload",
+        ] {
+            #expect(names.contains(name), "fixture case \(name)")
+        }
         for round in 1...2 {
             for testCase in JWTConformance.cases {
                 try check(testCase, round: round)
@@ -72,6 +79,54 @@ final class JWTSidecarConformanceTests {
         #expect(after.header("www-authenticate")?.contains("error=\"invalid_token\"") == true)
     }
 
+    @Test("a repeated token is answered by the verified-token cache (no signature check); a new token and a refused one are verified")
+    func verifiedTokenCache() throws {
+        // One event loop, so every request meets the same per-loop cache.
+        let single = try ProxyHarness(
+            policies: try JWTConformance.policyFiles(), upstreamPort: upstream.port, arguments: ["--threads", "1"],
+            environment: JWTConformance.environment)
+        defer { _ = single.stop() }
+        func authorization(_ name: String) throws -> String {
+            try #require(JWTConformance.cases.first { $0.name == name }?.authorization, "case \(name)")
+        }
+        func send(_ name: String, _ path: String) throws -> Int {
+            try single.request("GET", path, headers: [("Authorization", try authorization(name))]).status
+        }
+        func counts() throws -> (hit: Int, miss: Int) {
+            let text = try single.admin("GET", "/metrics").text
+            func value(_ result: String) -> Int {
+                let prefix = "tollgate_auth_token_cache_total{result=\"\(result)\"} "
+                return text.split(separator: "\n").first { $0.hasPrefix(prefix) }.flatMap { Int($0.dropFirst(prefix.count)) } ?? -1
+            }
+            return (value("hit"), value("miss"))
+        }
+
+        #expect(try counts() == (0, 0))
+        #expect(try send("rs256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (0, 1), "first sight: verified")
+        #expect(try send("rs256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (1, 1), "the same token again: answered from the cache")
+        #expect(try send("ps256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (1, 2), "a different token of the same issuer: verified")
+        #expect(try send("rs256-valid-on-rsa", "/rsa/x") == 200)
+        #expect(try counts() == (2, 2))
+        for _ in 1...2 { #expect(try send("tampered-payload", "/rsa/x") == 401) }
+        #expect(try counts() == (2, 4), "a refused token is not cached: verified each time")
+        // A cached token still only passes on routes whose issuers include its own.
+        #expect(try send("rs256-valid-on-rsa", "/ec/x") == 401)
+    }
+
+    /// The `error_description` attribute of a challenge: a quoted string that ends the header or is
+    /// followed by another attribute; nil when absent or not properly quoted.
+    static func errorDescription(_ challenge: String) -> String? {
+        guard let start = challenge.range(of: ", error_description=\"") else { return nil }
+        let rest = challenge[start.upperBound...]
+        guard let end = rest.firstIndex(of: "\"") else { return nil }
+        let after = rest[rest.index(after: end)...]
+        guard after.isEmpty || after.hasPrefix(", ") else { return nil }
+        return String(rest[..<end])
+    }
+
     private func check(_ testCase: JWTConformance.Case, round: Int) throws {
         let before = upstream.received.count
         var headers = testCase.extraHeaders
@@ -82,6 +137,16 @@ final class JWTSidecarConformanceTests {
         if let error = testCase.error {
             let challenge = response.header("www-authenticate") ?? ""
             #expect(challenge.hasPrefix("Bearer realm=\"tollgate\", error=\"\(error)\""), "\(label): \(challenge)")
+            let description = Self.errorDescription(challenge)
+            #expect(description?.isEmpty == false, "\(label): no quoted, non-empty error_description: \(challenge)")
+            if let description {
+                // RFC 6750 §3: %x20-21 / %x23-5B / %x5D-7E, so no quote or backslash can end it early.
+                #expect(description.unicodeScalars.allSatisfy { (0x20...0x7E).contains($0.value) && $0 != "\"" && $0 != "\\" },
+                        "\(label): \(description)")
+                if let token = testCase.bearerToken, token.count > 20 {
+                    #expect(!description.contains(token.suffix(20)), "\(label): the description quotes the token")
+                }
+            }
             #expect(response.header("content-type") == "application/problem+json", "\(label)")
             #expect(upstream.received.count == before, "\(label): a refused request reached the upstream")
             return

@@ -5,13 +5,16 @@ import NIOHTTP1
 import NIOPosix
 import NIOSSL
 
-/// A JWKS endpoint on a loopback port whose answer a test changes: serve a document, or fail with
-/// a status (an identity provider that is down). Counts the requests it gets. Over https when given
-/// a certificate and key (PEM files).
+/// A JWKS endpoint on a loopback port whose answer a test changes: serve a document, fail with a
+/// status (an identity provider that answers but is broken), or hang (one that accepts and never
+/// answers); `stopListening()` makes it refuse connections (one that is down). Counts the requests
+/// it gets. Over https when given a certificate and key (PEM files).
 public final class JWKSServer: Sendable {
     public enum Mode: Sendable {
         case serve([UInt8])
         case fail(Int)
+        /// Reads the request and never answers, keeping the connection open.
+        case hang
     }
 
     public let port: Int
@@ -56,6 +59,12 @@ public final class JWKSServer: Sendable {
 
     public var requests: Int { state.withLockedValue { $0.requests } }
 
+    /// Closes the listening socket: from now on a connection to the port is refused, as when the
+    /// identity provider's host is up but its server is not.
+    public func stopListening() {
+        try? channel.close().wait()
+    }
+
     public func shutdown() {
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
@@ -77,9 +86,11 @@ public final class JWKSServer: Sendable {
                 current.requests += 1
                 return current.mode
             }
-            let (status, body): (HTTPResponseStatus, [UInt8]) = switch mode {
-            case let .serve(document): (.ok, document)
-            case let .fail(code): (HTTPResponseStatus(statusCode: code), Array("unavailable\n".utf8))
+            let (status, body): (HTTPResponseStatus, [UInt8])
+            switch mode {
+            case let .serve(document): (status, body) = (.ok, document)
+            case let .fail(code): (status, body) = (HTTPResponseStatus(statusCode: code), Array("unavailable\n".utf8))
+            case .hang: return
             }
             var head = HTTPResponseHead(version: request.version, status: status)
             head.headers.add(name: "content-type", value: "application/json")

@@ -53,7 +53,7 @@ public enum Fixtures {
         return token
     }
 
-    /// The JWT conformance policy set: issuers rsa, ec, ed, hmac.
+    /// The JWT conformance policy set: issuers rsa, ec, ed, okp, hmac.
     public static let snapshot: PolicySnapshot = loadPolicies(jwtDirectory + "/policies")
 
     /// The example policy set of the repository (policies/: 7 routes).

@@ -42,6 +42,9 @@ final class ProxyMetricsShard {
         /// By flag, `(on, off)`.
         var flagDecisions: [String: (on: UInt64, off: UInt64)] = [:]
         var authDecisions: [AuthDecision: UInt64] = [:]
+        /// Tokens answered from the verified-token cache, and tokens that went to the verifier.
+        var tokenCacheHits: UInt64 = 0
+        var tokenCacheMisses: UInt64 = 0
         var rateLimitDecisions: [RateLimitDecision: UInt64] = [:]
         var storeErrors: UInt64 = 0
 
@@ -49,6 +52,8 @@ final class ProxyMetricsShard {
             storeErrors &+= other.storeErrors
             rateLimitDecisions.merge(other.rateLimitDecisions, uniquingKeysWith: &+)
             authDecisions.merge(other.authDecisions, uniquingKeysWith: &+)
+            tokenCacheHits &+= other.tokenCacheHits
+            tokenCacheMisses &+= other.tokenCacheMisses
             flagDecisions.merge(other.flagDecisions) { ($0.on &+ $1.on, $0.off &+ $1.off) }
             requests.merge(other.requests, uniquingKeysWith: &+)
             durations.merge(other.durations) { var merged = $0; merged.merge($1); return merged }
@@ -84,6 +89,11 @@ final class ProxyMetricsShard {
 
     func recordAuthDecision(route: String, result: String, reason: String) {
         snapshot.authDecisions[AuthDecision(route: route, result: result, reason: reason), default: 0] &+= 1
+    }
+
+    /// A hit skipped the signature check; a miss means the token went to the verifier.
+    func recordTokenCache(hit: Bool) {
+        if hit { snapshot.tokenCacheHits &+= 1 } else { snapshot.tokenCacheMisses &+= 1 }
     }
 
     struct RateLimitDecision: Hashable, Sendable {
@@ -167,6 +177,10 @@ enum PrometheusText {
         for (key, value) in metrics.authDecisions.sorted(by: { ($0.key.route, $0.key.result, $0.key.reason) < ($1.key.route, $1.key.result, $1.key.reason) }) {
             out += "tollgate_auth_decisions_total{route=\"\(escape(key.route))\",result=\"\(key.result)\",reason=\"\(key.reason)\"} \(value)\n"
         }
+        out += "# HELP tollgate_auth_token_cache_total Bearer tokens looked up in the verified-token cache: hit (no signature check) or miss (verified).\n"
+        out += "# TYPE tollgate_auth_token_cache_total counter\n"
+        out += "tollgate_auth_token_cache_total{result=\"hit\"} \(metrics.tokenCacheHits)\n"
+        out += "tollgate_auth_token_cache_total{result=\"miss\"} \(metrics.tokenCacheMisses)\n"
         out += "# HELP tollgate_ratelimit_decisions_total Rate-limit decisions, by route, limit and result (allowed, limited, skipped, error).\n"
         out += "# TYPE tollgate_ratelimit_decisions_total counter\n"
         for (key, value) in metrics.rateLimitDecisions.sorted(by: { ($0.key.route, $0.key.limit, $0.key.result) < ($1.key.route, $1.key.limit, $1.key.result) }) {

@@ -23,6 +23,8 @@ final class JWKSRefresher: Service, Sendable {
     private struct IssuerState {
         var url: String
         var refresh: TimeAmount
+        /// Set once fetched keys have reached every event loop, not when the fetch ends: `/readyz`
+        /// must not say ready while a loop would still answer 503 keys-unavailable.
         var hasKeys = false
         var nextDue = NIODeadline.now()
         var lastAttempt: NIODeadline?
@@ -170,7 +172,6 @@ final class JWKSRefresher: Service, Sendable {
             issuer.inFlight = nil
             switch outcome {
             case .success:
-                issuer.hasKeys = true
                 issuer.failures = 0
                 issuer.lastError = nil
                 issuer.nextDue = now + issuer.refresh
@@ -188,6 +189,11 @@ final class JWKSRefresher: Service, Sendable {
         case let .success(parsed):
             metrics.recordJWKSRefresh(issuer: name, success: true)
             contexts.installFetchedKeys(FetchedKeys(keys: IssuerKeys(keys: parsed.keys), fingerprint: fingerprint), issuer: name)
+                .whenSuccess {
+                    self.state.withLockedValue { issuers in
+                        if issuers[name]?.url == url { issuers[name]!.hasKeys = true }
+                    }
+                }
             var metadata: Logger.Metadata = ["issuer": "\(name)", "keys": "\(parsed.keys.count)"]
             if !parsed.skipped.isEmpty { metadata["skipped"] = "\(parsed.skipped.map(\.description).joined(separator: "; "))" }
             logger.info("JWKS fetched", metadata: metadata)

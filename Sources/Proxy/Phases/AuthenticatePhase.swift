@@ -37,10 +37,12 @@ struct AuthenticatePhase: RequestPhase {
         let cacheUsable = exchange.snapshot === loop.snapshot
         if cacheUsable, let cached = loop.tokenCache.lookup(token, now: now),
            requirement.issuers.contains(where: { $0.name == cached.issuerName }) {
+            loop.metrics.recordTokenCache(hit: true)
             exchange.token = cached
             exchange.subject = cached.subject
             return .proceed
         }
+        loop.metrics.recordTokenCache(hit: false)
         let result = JWTVerifier.verify(token, issuers: requirement.issuers, now: now, signatures: loop.signatures) { issuer in
             exchange.staticKeys[issuer.name] ?? loop.fetchedKeys[issuer.name]?.keys
         }

@@ -111,15 +111,17 @@ struct LoopContexts: Sendable {
     }
 
     /// Gives every loop an issuer's newly fetched keys (nil: forget them). Cached tokens are
-    /// dropped only when the key set really changed.
-    func installFetchedKeys(_ keys: FetchedKeys?, issuer: String) {
-        for bound in all {
-            bound.eventLoop.execute {
+    /// dropped only when the key set really changed. The future completes once every loop has them.
+    @discardableResult
+    func installFetchedKeys(_ keys: FetchedKeys?, issuer: String) -> EventLoopFuture<Void> {
+        let installed = all.map { bound in
+            bound.eventLoop.submit {
                 let context = bound.value
                 if context.fetchedKeys[issuer]?.fingerprint != keys?.fingerprint { context.tokenCache.removeAll() }
                 context.fetchedKeys[issuer] = keys
             }
         }
+        return EventLoopFuture.andAllSucceed(installed, on: all[0].eventLoop)
     }
 
     func setRefresher(_ refresher: JWKSRefresher) {
