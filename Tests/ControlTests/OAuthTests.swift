@@ -159,6 +159,9 @@ struct OAuthTests {
             #expect(try await server.form("/oauth/introspect", [("token", token)], basic: web).json["active"] as? Bool == false)
         }
         #expect(try await server.request("GET", "/metrics").text.contains("tollgate_control_refresh_reuse_total 1"))
+        let familyAudit = try await server.json("GET", "/v1/audit?actor=client:web", token: admin).json["items"] as? [[String: Any]] ?? []
+        #expect(familyAudit.contains { $0["action"] as? String == "token-family.revoke"
+            && ($0["after"] as? [String: Any])?["reason"] as? String == "refresh token reused" })
         // Another client cannot redeem this client's refresh tokens.
         let again = try await server.form("/oauth/token", [("grant_type", "password"), ("username", "ada@example.com"), ("password", "correct horse")], basic: web)
         let thirdRefresh = try #require(again.json["refresh_token"] as? String)
@@ -253,6 +256,13 @@ struct OAuthTests {
         #expect(try await server.form("/oauth/introspect", [("token", refresh)], basic: webAuth).json["active"] as? Bool == false)
         #expect(try await server.form("/oauth/introspect", [("token", access)], basic: webAuth).json["active"] as? Bool == false)
         #expect(try await server.form("/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", refresh)], basic: webAuth).json["error"] as? String == "invalid_grant")
+        // Revocations are writes: audited with the client as actor, the token itself never.
+        #expect(try await server.form("/oauth/revoke", [("token", narrow)], basic: ("admin", server.adminSecret)).status == 200)
+        let audit = try await server.json("GET", "/v1/audit?limit=500", token: admin)
+        let actions = (audit.json["items"] as? [[String: Any]] ?? []).map { "\($0["action"] ?? "") \($0["actor"] ?? "")" }
+        #expect(actions.contains("token-family.revoke client:web"))
+        #expect(actions.contains("token.revoke client:admin"))
+        #expect(!audit.text.contains(refresh) && !audit.text.contains(narrow))
     }
 
     @Test("a rotated-out key stays published for the longest token lifetime any server issues with, whoever rotates", arguments: Setup.all)

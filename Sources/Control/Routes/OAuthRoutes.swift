@@ -24,8 +24,8 @@ enum OAuthRoutes {
             if let token = query["token"] { parameters["token"] = String(token) }
             return try await introspect(request, parameters: parameters, services)
         }
-        api.add(.post, "/oauth/revoke", scope: nil) { request, _ in
-            try await revoke(request, services)
+        api.add(.post, "/oauth/revoke", scope: nil) { request, context in
+            try await revoke(request, requestID: context.requestID, services)
         }
         api.add(.get, "/oauth/userinfo", scope: nil) { request, _ in
             try await userinfo(request, services)
@@ -84,7 +84,7 @@ enum OAuthRoutes {
             switch grant {
             case "client_credentials": response = try clientCredentials(client, form, services)
             case "password": response = try await password(client, form, services)
-            default: response = try await refresh(client, form, services)
+            default: response = try await refresh(client, form, requestID: context.requestID, services)
             }
             services.metrics.increment("tollgate_control_tokens_issued_total", [("grant_type", grant)])
             return response
@@ -146,7 +146,7 @@ enum OAuthRoutes {
         case reused
     }
 
-    static func refresh(_ client: ClientRecord, _ form: [String: String], _ services: ControlServices) async throws -> Response {
+    static func refresh(_ client: ClientRecord, _ form: [String: String], requestID: String, _ services: ControlServices) async throws -> Response {
         guard let presented = form["refresh_token"] else { throw OAuthError.invalidRequest("refresh_token is required") }
         let now = Clock.nowMilliseconds()
         guard let record = try await TokenStore.findRefresh(presented, on: services.database), record.clientID == client.clientID else {
@@ -173,7 +173,8 @@ enum OAuthRoutes {
         }
         guard case let .rotated(refreshToken) = outcome else {
             // A used refresh token came back: it was stolen or replayed. Every token of the login dies.
-            try await TokenStore.revokeFamily(record.familyID, reason: "refresh token reused", now: now, on: services.database)
+            try await revokeFamily(
+                record.familyID, reason: "refresh token reused", actor: "client:\(client.clientID)", requestID: requestID, now: now, services)
             services.metrics.increment("tollgate_control_refresh_reuse_total", [])
             services.logger.warning("refresh token reused; family revoked", metadata: ["family": "\(record.familyID)", "client_id": "\(client.clientID)"])
             throw OAuthError.invalidGrant("the refresh token was already used; the login is revoked")
@@ -289,7 +290,19 @@ enum OAuthRoutes {
 
     // MARK: Revocation (RFC 7009)
 
-    static func revoke(_ request: Request, _ services: ControlServices) async throws -> Response {
+    /// Revokes every token of a login, with its audit row, in one transaction.
+    static func revokeFamily(
+        _ familyID: String, reason: String, actor: String, requestID: String, now: Int64, _ services: ControlServices
+    ) async throws {
+        try await services.database.transaction { executor in
+            try await TokenStore.revokeFamily(familyID, reason: reason, now: now, on: executor)
+            try await AuditStore.record(
+                actor: actor, action: "token-family.revoke", resource: "token-family:\(familyID)", before: nil,
+                after: .object([("reason", .string(reason))]), requestID: requestID, on: executor)
+        }
+    }
+
+    static func revoke(_ request: Request, requestID: String, _ services: ControlServices) async throws -> Response {
         let form = try await RequestBody.form(request)
         let client = try await authenticateClient(request, form, services)
         guard let token = form["token"], !token.isEmpty else { throw OAuthError.invalidRequest("token is required") }
@@ -299,7 +312,8 @@ enum OAuthRoutes {
                 guard record.clientID == client.clientID else {
                     throw OAuthError(code: "unauthorized_client", detail: "the token was issued to another client")
                 }
-                try await TokenStore.revokeFamily(record.familyID, reason: "revoked by the client", now: now, on: services.database)
+                try await revokeFamily(
+                    record.familyID, reason: "revoked by the client", actor: "client:\(client.clientID)", requestID: requestID, now: now, services)
             }
         } else if case let .success(verified) = await services.keyRing.verify(token),
                   let jti = verified.claims["jti"]?.stringValue
@@ -307,7 +321,12 @@ enum OAuthRoutes {
             guard verified.claims["client_id"]?.stringValue == client.clientID else {
                 throw OAuthError(code: "unauthorized_client", detail: "the token was issued to another client")
             }
-            try await TokenStore.revokeAccessToken(jti: jti, expiresAt: Int64(verified.expiresAt) * 1000, now: now, on: services.database)
+            try await services.database.transaction { executor in
+                try await TokenStore.revokeAccessToken(jti: jti, expiresAt: Int64(verified.expiresAt) * 1000, now: now, on: executor)
+                try await AuditStore.record(
+                    actor: "client:\(client.clientID)", action: "token.revoke", resource: "token:\(jti)", before: nil, after: nil,
+                    requestID: requestID, on: executor)
+            }
         }
         // RFC 7009 §2.2: an unknown or already invalid token is answered the same way.
         return Response(status: .ok, headers: [.cacheControl: "no-store"])
