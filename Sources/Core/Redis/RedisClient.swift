@@ -145,10 +145,15 @@ public final class RedisClient {
         }
     }
 
+    /// How long a TCP connect may take: the command timeout, but never under 200 ms, so that a
+    /// tight `--redis-timeout` (50 ms) does not turn a slow-but-working handshake into an endless
+    /// retry loop. Nothing waits on it: while connecting, commands fail at once.
+    public var connectTimeout: TimeAmount { max(timeout, .milliseconds(200)) }
+
     private func connect() {
         state = .connecting
         ClientBootstrap(group: loop)
-            .connectTimeout(max(timeout, .milliseconds(200)))
+            .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler()) }

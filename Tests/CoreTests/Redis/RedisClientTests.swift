@@ -167,6 +167,43 @@ struct RedisClientTests {
         try await close(client)
     }
 
+    @Test("a connect() that never completes gives up at the connect timeout; meanwhile commands fail at once")
+    func connectTimeout() async throws {
+        let listener = try StalledListener()
+        let loop = group.next()
+        let endpoint = try #require(RedisEndpoint(url: "redis://127.0.0.1:\(listener.port)"))
+        let start = ContinuousClock.now
+        let client = try await loop.submit {
+            let client = RedisClient(loop: loop, endpoint: endpoint, timeout: .milliseconds(100))
+            client.start()
+            return Bound(client, eventLoop: loop)
+        }.get()
+        let connectTimeout = try await client.eventLoop.submit { client.value.connectTimeout }.get()
+        #expect(connectTimeout == .milliseconds(200), "the command timeout, raised to the 200 ms floor")
+
+        let sent = ContinuousClock.now
+        await #expect(throws: RedisClient.Failure.self) { try await send(client, "PING") }
+        #expect(ContinuousClock.now - sent < .milliseconds(50), "no command waits on a connect in progress")
+        #expect(try await client.eventLoop.submit { client.value.state }.get() == .connecting)
+
+        var reason: String?
+        let deadline = start + .seconds(3)
+        while ContinuousClock.now < deadline {
+            reason = try await client.eventLoop.submit { client.value.lastError }.get()
+            if reason != nil { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let elapsed = ContinuousClock.now - start
+        let failure = try #require(reason, "the connect attempt never ended")
+        #expect(failure.contains("connect") && failure.lowercased().contains("timeout"), "\(failure)")
+        // Not refused at once (that would be a closed port), and not left to the kernel's SYN
+        // retries (1 s, 3 s, …): it ends at 200 ms. The margin above is for scheduling on a busy
+        // 2-core machine, well short of the first SYN retransmit at 1 s.
+        #expect(elapsed >= .milliseconds(190), "\(elapsed)")
+        #expect(elapsed < .milliseconds(600), "\(elapsed)")
+        try await close(client)
+    }
+
     @Test("URLs", arguments: ["redis://127.0.0.1", "redis://h:1/0", "redis://:p%40ss@h:6380/2", "redis://u%3A1:p@h"])
     func urls(_ url: String) {
         #expect(RedisEndpoint(url: url) != nil)
