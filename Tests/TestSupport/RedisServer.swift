@@ -94,6 +94,31 @@ public final class RedisServer {
         try start()
     }
 
+    /// SIGSTOP: the server keeps its sockets (the kernel still accepts connections and bytes) but
+    /// answers nothing, like a Redis stuck in a slow command or a paused VM. Returns once the process
+    /// is really stopped. Pair it with `resume()` (deinit also kills a stopped server).
+    public func suspend() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGSTOP)
+        let deadline = Date().addingTimeInterval(2)
+        while Date() < deadline, processState != "T" { usleep(1_000) }
+    }
+
+    /// SIGCONT after `suspend()`.
+    public func resume() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGCONT)
+    }
+
+    /// The state letter of /proc/PID/stat (`R`, `S`, `T` for stopped, …).
+    var processState: String? {
+        guard let process,
+              let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ").first.map(String.init)
+    }
+
     /// One command over a fresh connection, the reply as raw RESP text (for checks in tests).
     public func command(_ arguments: [String]) throws -> String {
         let connection = try RawHTTPConnection(port: port, timeout: 2)
