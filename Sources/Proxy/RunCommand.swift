@@ -15,7 +15,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Address to serve clients on.") var listen = "0.0.0.0:8080"
     @Option(help: "Address of the admin port (health, metrics, reload).") var admin = "127.0.0.1:9901"
     @Option(help: "Policy directory.") var policies = "./policies"
-    @Option(help: "Share rate limits through Redis: redis://[:password@]host:port[/db]. Without it they are in-process.") var redis: String?
+    @Option(help: "Share rate limits through Redis: redis://[[user]:password@]host:port[/db], user and password percent-encoded. Without it they are in-process.") var redis: String?
     @Option(help: "Longest wait for Redis; beyond it the limit's on_error decides.") var redisTimeout = "50ms"
     @Option(help: "Service name (labels; must agree with the policies' service when both are set).") var service: String?
     @Option(help: "PEM certificate chain: serve clients over TLS.") var tlsCert: String?
@@ -79,7 +79,8 @@ struct RunCommand: ParsableCommand {
         }
         if let redis {
             guard let endpoint = RedisEndpoint(url: redis) else {
-                throw ValidationError("--redis must be redis://[:password@]host[:port][/db], got a value that is not")
+                throw ValidationError(
+                    "--redis must be redis://[[user]:password@]host[:port][/db] with the user and password percent-encoded (% as %25, : as %3A, @ as %40), got a value that is not")
             }
             config.redis = endpoint
         }

@@ -93,6 +93,128 @@ struct RedisRateLimitTests {
         #expect(try local.proxy.admin("GET", "/policies").json["store"] as? String == "in-process")
     }
 
+    static let parityPolicy = """
+        version: 1
+        service: shop
+        limits:
+          costly: { rate: 1/m, burst: 5, cost: 2, key: ['header:x-seq'] }
+          daily: { rate: 5/d, key: ['header:x-seq'] }
+          pair-a: { rate: 10/m, burst: 4, key: ['header:x-seq'] }
+          pair-b: { rate: 2/h, burst: 3, key: ['header:x-seq'] }
+          open-on-error: { rate: 1/d, burst: 1000000, key: [ip], on_error: allow }
+        routes:
+          - { name: costly, match: { path: /echo/costly }, auth: none, limits: [costly] }
+          - { name: daily, match: { path: /echo/daily }, auth: none, limits: [daily] }
+          - { name: pair, match: { path: /echo/pair }, auth: none, limits: [pair-a, pair-b] }
+          - { name: pair-a-only, match: { path: /echo/pair-a }, auth: none, limits: [pair-a] }
+          - { name: fail-open, match: { path: /echo/open }, auth: none, limits: [open-on-error] }
+        """
+
+    /// Each step: path, `X-Seq`, and the answer as "status | RateLimit | RateLimit-Policy | Retry-After".
+    /// Every interval is a whole number of seconds, so `t` and `Retry-After` do not depend on the few
+    /// milliseconds between requests (the sequence takes far less than a second).
+    static let paritySteps: [(path: String, key: String, expected: String)] = [
+        // cost 2 of a burst of 5, 60 s a token: 3 left, then 1, then refused with 1 token short.
+        ("/echo/costly", "a", #"200 | "costly";r=3;t=120 | "costly";q=5;w=300 | -"#),
+        ("/echo/costly", "a", #"200 | "costly";r=1;t=240 | "costly";q=5;w=300 | -"#),
+        ("/echo/costly", "a", #"429 | "costly";r=0;t=60 | "costly";q=5;w=300 | 60"#),
+        ("/echo/costly", "b", #"200 | "costly";r=3;t=120 | "costly";q=5;w=300 | -"#),
+        // 5/d: a token every 17 280 s; an empty bucket takes the whole day (w=86400) to refill.
+        ("/echo/daily", "a", #"200 | "daily";r=4;t=17280 | "daily";q=5;w=86400 | -"#),
+        ("/echo/daily", "a", #"200 | "daily";r=3;t=34560 | "daily";q=5;w=86400 | -"#),
+        ("/echo/daily", "a", #"200 | "daily";r=2;t=51840 | "daily";q=5;w=86400 | -"#),
+        ("/echo/daily", "a", #"200 | "daily";r=1;t=69120 | "daily";q=5;w=86400 | -"#),
+        ("/echo/daily", "a", #"200 | "daily";r=0;t=86400 | "daily";q=5;w=86400 | -"#),
+        ("/echo/daily", "a", #"429 | "daily";r=0;t=17280 | "daily";q=5;w=86400 | 17280"#),
+        ("/echo/daily", "b", #"200 | "daily";r=4;t=17280 | "daily";q=5;w=86400 | -"#),
+        // Two limits: the fields name the tightest (pair-b); pair-b refuses the 4th request ...
+        ("/echo/pair", "a", #"200 | "pair-b";r=2;t=1800 | "pair-b";q=3;w=5400 | -"#),
+        ("/echo/pair", "a", #"200 | "pair-b";r=1;t=3600 | "pair-b";q=3;w=5400 | -"#),
+        ("/echo/pair", "a", #"200 | "pair-b";r=0;t=5400 | "pair-b";q=3;w=5400 | -"#),
+        ("/echo/pair", "a", #"429 | "pair-b";r=0;t=1800 | "pair-b";q=3;w=5400 | 1800"#),
+        // ... and took nothing from pair-a, which still has the 4th of its 4 tokens ...
+        ("/echo/pair-a", "a", #"200 | "pair-a";r=0;t=24 | "pair-a";q=4;w=24 | -"#),
+        // ... and now pair-a refuses, first in order, while pair-b is not charged either.
+        ("/echo/pair", "a", #"429 | "pair-a";r=0;t=6 | "pair-a";q=4;w=24 | 6"#),
+        ("/echo/pair", "b", #"200 | "pair-b";r=2;t=1800 | "pair-b";q=3;w=5400 | -"#),
+    ]
+
+    @Test("cost > 1, two limits on a route and a daily quota: the same statuses and fields from Redis and in-process")
+    func parityWithCostPairsAndDailyQuota() throws {
+        let redis = try RedisServer()
+        let shared = try ProxyFixture(policy: Self.parityPolicy, arguments: ["--redis", redis.url])
+        let local = try ProxyFixture(policy: Self.parityPolicy)
+        try Self.waitForRedis([shared.proxy])
+        func run(_ fixture: ProxyFixture) throws -> [String] {
+            try Self.paritySteps.map { step in
+                let response = try fixture.proxy.request("GET", step.path, headers: [("X-Seq", step.key)])
+                return [
+                    String(response.status), response.header("ratelimit") ?? "-", response.header("ratelimit-policy") ?? "-",
+                    response.header("retry-after") ?? "-",
+                ].joined(separator: " | ")
+            }
+        }
+        let fromRedis = try run(shared)
+        let inProcess = try run(local)
+        #expect(fromRedis == inProcess, "the two stores agree")
+        for (index, step) in Self.paritySteps.enumerated() {
+            #expect(fromRedis[index] == step.expected, "Redis, step \(index) (\(step.path) \(step.key))")
+            #expect(inProcess[index] == step.expected, "in-process, step \(index) (\(step.path) \(step.key))")
+        }
+        // Only admitted requests reach the upstream (waitForRedis's /echo/open aside).
+        let admitted = Self.paritySteps.filter { $0.expected.hasPrefix("200") }.count
+        #expect(shared.upstream.received.filter { $0.uri != "/echo/open" }.count == admitted)
+        #expect(local.upstream.received.count == admitted)
+    }
+
+    static let ttlPolicy = """
+        version: 1
+        service: shop
+        limits:
+          slow: { rate: 1/m, burst: 10, key: ['header:x-ttl'] }
+          fast: { rate: 10/s, burst: 5, key: ['header:x-ttl'] }
+          open-on-error: { rate: 1/d, burst: 1000000, key: [ip], on_error: allow }
+        routes:
+          - { name: slow, match: { path: /echo/slow }, auth: none, limits: [slow] }
+          - { name: fast, match: { path: /echo/fast }, auth: none, limits: [fast] }
+          - { name: fail-open, match: { path: /echo/open }, auth: none, limits: [open-on-error] }
+        """
+
+    @Test("each bucket is a hash that expires when the bucket is full again: not before, and not much after")
+    func bucketKeyTTL() throws {
+        let redis = try RedisServer()
+        let fixture = try ProxyFixture(policy: Self.ttlPolicy, arguments: ["--redis", redis.url])
+        try Self.waitForRedis([fixture.proxy])
+        let start = ContinuousClock.now
+        for _ in 0..<3 { #expect(try fixture.proxy.request("GET", "/echo/slow", headers: [("X-TTL", "k")]).status == 200) }
+        let key = "tg:shop:slow:k"
+        #expect(try redis.command(["TYPE", key]).hasPrefix("+hash"))
+        let ttl = try #require(try redis.integer(["PTTL", key]))
+        let elapsed = Int((ContinuousClock.now - start).seconds * 1000)
+        // Three tokens of 60 s were taken: the bucket is full again 180 s after the first request.
+        // Expiring earlier would forget the debt and hand out tokens the bucket does not have; the
+        // script adds 1 s so a key never expires a moment early. The whole burst refills in 600 s.
+        #expect(ttl > 0)
+        #expect(ttl >= 180_000 - elapsed, "TTL \(ttl) ms: not before the bucket is full again")
+        #expect(ttl <= 180_000 + 1_000, "TTL \(ttl) ms: gone about when it is full again")
+        #expect(ttl <= 10 * 60_000 + 1_000, "never longer than refilling the full burst")
+
+        // A fast bucket: 5 tokens at 10/s are back within 0.5 s, and the key is gone about 1 s later.
+        for _ in 0..<5 { #expect(try fixture.proxy.request("GET", "/echo/fast", headers: [("X-TTL", "f")]).status == 200) }
+        let fast = try #require(try redis.integer(["PTTL", "tg:shop:fast:f"]))
+        #expect(fast > 0 && fast <= 500 + 1_000, "TTL \(fast) ms")
+        let expiry = ContinuousClock.now
+        var exists = 1
+        while exists == 1, ContinuousClock.now - expiry < .seconds(3) {
+            exists = try redis.integer(["EXISTS", "tg:shop:fast:f"]) ?? -1
+            if exists == 1 { Thread.sleep(forTimeInterval: 0.05) }
+        }
+        #expect(exists == 0, "the key expired")
+        let refilled = try fixture.proxy.request("GET", "/echo/fast", headers: [("X-TTL", "f")])
+        #expect(refilled.status == 200)
+        #expect(refilled.header("ratelimit") == "\"fast\";r=4;t=1", "an expired key is a full bucket")
+    }
+
     @Test("SCRIPT FLUSH: the next call falls back to EVAL and limits keep counting")
     func noscript() throws {
         let redis = try RedisServer()

@@ -2,10 +2,15 @@ import Foundation
 import NIOCore
 import NIOPosix
 
-/// Where Redis is: `redis://[:password@]host[:port][/db]` (spec/proxy.md).
+/// Where Redis is: `redis://[[user]:password@]host[:port][/db]` (spec/proxy.md). The user and the
+/// password are percent-encoded in the URL (`50%25off` is `50%off`, `%3A` a `:`, `%40` an `@`) and
+/// decoded exactly once here. Credentials that cannot be decoded, or a user without a password,
+/// make the URL invalid rather than "no password": a sidecar never quietly skips AUTH.
 public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
     public let host: String
     public let port: Int
+    /// The ACL user for `AUTH user password` (Redis 6+); nil sends `AUTH password` (the default user).
+    public let username: String?
     public let password: String?
     public let database: Int
 
@@ -14,15 +19,26 @@ public struct RedisEndpoint: Sendable, Hashable, CustomStringConvertible {
         else { return nil }
         self.host = host
         self.port = components.port ?? 6379
-        self.password = components.password.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
+        // `user` / `password` are already decoded: decoding them again turns `%25` back into a lone
+        // `%` and fails (nil) on it. Decode the encoded forms once, and refuse what does not decode.
+        guard let username = (components.percentEncodedUser ?? "").removingPercentEncoding,
+              let password = (components.percentEncodedPassword ?? "").removingPercentEncoding
+        else { return nil }
+        // `redis://alice@host` names a user but no password: no AUTH could be sent for it.
+        guard username.isEmpty || !password.isEmpty else { return nil }
+        self.username = username.isEmpty ? nil : username
+        self.password = password.isEmpty ? nil : password
         let path = components.path.drop { $0 == "/" }
         guard path.isEmpty || Int(path) != nil else { return nil }
         self.database = Int(path) ?? 0
         guard port > 0, port < 65536, database >= 0 else { return nil }
     }
 
-    /// Without the password.
-    public var description: String { "redis://\(host):\(port)/\(database)" }
+    /// Without the password (the user is not a secret).
+    public var description: String {
+        let user = username.map { "\($0.addingPercentEncoding(withAllowedCharacters: .urlUserAllowed) ?? "?")@" } ?? ""
+        return "redis://\(user)\(host):\(port)/\(database)"
+    }
 }
 
 /// A Redis connection owned by one event loop: commands are pipelined (replies answer a FIFO of
@@ -47,7 +63,7 @@ public final class RedisClient {
         }
     }
 
-    public enum State: Equatable {
+    public enum State: Equatable, Sendable {
         case idle, connecting, ready, waiting, closed
     }
 
@@ -129,10 +145,15 @@ public final class RedisClient {
         }
     }
 
+    /// How long a TCP connect may take: the command timeout, but never under 200 ms, so that a
+    /// tight `--redis-timeout` (50 ms) does not turn a slow-but-working handshake into an endless
+    /// retry loop. Nothing waits on it: while connecting, commands fail at once.
+    public var connectTimeout: TimeAmount { max(timeout, .milliseconds(200)) }
+
     private func connect() {
         state = .connecting
         ClientBootstrap(group: loop)
-            .connectTimeout(max(timeout, .milliseconds(200)))
+            .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(RedisChannelHandler()) }
@@ -157,7 +178,13 @@ public final class RedisClient {
     private func handshake() {
         handshaking = true
         var steps: [() -> EventLoopFuture<RESPValue>] = []
-        if let password = endpoint.password { steps.append { [self] in send("AUTH", password) } }
+        if let password = endpoint.password {
+            if let username = endpoint.username {
+                steps.append { [self] in send("AUTH", username, password) }
+            } else {
+                steps.append { [self] in send("AUTH", password) }
+            }
+        }
         if endpoint.database != 0 { steps.append { [self] in send("SELECT", String(endpoint.database)) } }
         func run(_ index: Int) {
             guard index < steps.count else {

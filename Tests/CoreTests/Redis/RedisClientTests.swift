@@ -120,12 +120,116 @@ struct RedisClientTests {
         try await close(client)
     }
 
-    @Test("URLs", arguments: ["redis://127.0.0.1", "redis://h:1/0", "redis://:p%40ss@h:6380/2"])
+    @Test("a password and an ACL user with %, : and @, percent-encoded in the URL, authenticate as written")
+    func reservedCharactersInCredentials() async throws {
+        let password = "50%off:p@ss/w0rd%"
+        let user = (name: "edge@tollgate", password: "100%:@sure")
+        let server = try RedisServer(password: password, user: user)
+        #expect(server.url.contains(":50%25off%3Ap%40ss%2Fw0rd%25@"), "\(server.url)")
+        let endpoint = try #require(RedisEndpoint(url: server.url))
+        #expect(endpoint.password == password && endpoint.username == nil)
+        let client = try await makeClient(server.url)
+        #expect(try await send(client, "ACL", "WHOAMI") == .bulkString(Array("default".utf8)))
+        try await close(client)
+
+        let userURL = try #require(server.userURL)
+        let userEndpoint = try #require(RedisEndpoint(url: userURL))
+        #expect(userEndpoint.username == user.name && userEndpoint.password == user.password)
+        #expect(!userEndpoint.description.contains("sure"), "the password is never printed")
+        let asUser = try await makeClient(userURL)
+        #expect(try await send(asUser, "ACL", "WHOAMI") == .bulkString(Array(user.name.utf8)), "AUTH user password")
+        try await close(asUser)
+    }
+
+    @Test("a wrong password never yields an unauthenticated connection: the client stays down and says why")
+    func wrongPassword() async throws {
+        let server = try RedisServer(password: "right")
+        let loop = group.next()
+        let endpoint = try #require(RedisEndpoint(url: "redis://:wrong@127.0.0.1:\(server.port)"))
+        let client = try await loop.submit {
+            let client = RedisClient(loop: loop, endpoint: endpoint, timeout: .milliseconds(200))
+            client.start()
+            return Bound(client, eventLoop: loop)
+        }.get()
+        // Long enough for several handshakes (back-off starts at 100 ms); none may come up.
+        let deadline = ContinuousClock.now + .seconds(1)
+        while ContinuousClock.now < deadline {
+            #expect(try await client.eventLoop.submit({ client.value.state }).get() != .ready)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        do {
+            _ = try await send(client, "PING")
+            Issue.record("PING answered on a connection whose AUTH failed")
+        } catch let RedisClient.Failure.unavailable(reason) {
+            #expect(reason.contains("WRONGPASS"), "the reason names the refused AUTH: \(reason)")
+            #expect(!reason.contains("wrong"), "the password is never printed: \(reason)")
+        }
+        try await close(client)
+    }
+
+    @Test("a connect() that never completes gives up at the connect timeout; meanwhile commands fail at once")
+    func connectTimeout() async throws {
+        let listener = try StalledListener()
+        let loop = group.next()
+        let endpoint = try #require(RedisEndpoint(url: "redis://127.0.0.1:\(listener.port)"))
+        let start = ContinuousClock.now
+        let client = try await loop.submit {
+            let client = RedisClient(loop: loop, endpoint: endpoint, timeout: .milliseconds(100))
+            client.start()
+            return Bound(client, eventLoop: loop)
+        }.get()
+        let connectTimeout = try await client.eventLoop.submit { client.value.connectTimeout }.get()
+        #expect(connectTimeout == .milliseconds(200), "the command timeout, raised to the 200 ms floor")
+
+        let sent = ContinuousClock.now
+        await #expect(throws: RedisClient.Failure.self) { try await send(client, "PING") }
+        #expect(ContinuousClock.now - sent < .milliseconds(50), "no command waits on a connect in progress")
+        #expect(try await client.eventLoop.submit { client.value.state }.get() == .connecting)
+
+        var reason: String?
+        let deadline = start + .seconds(3)
+        while ContinuousClock.now < deadline {
+            reason = try await client.eventLoop.submit { client.value.lastError }.get()
+            if reason != nil { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let elapsed = ContinuousClock.now - start
+        let failure = try #require(reason, "the connect attempt never ended")
+        #expect(failure.contains("connect") && failure.lowercased().contains("timeout"), "\(failure)")
+        // Not refused at once (that would be a closed port), and not left to the kernel's SYN
+        // retries (1 s, 3 s, …): it ends at 200 ms. The margin above is for scheduling on a busy
+        // 2-core machine, well short of the first SYN retransmit at 1 s.
+        #expect(elapsed >= .milliseconds(190), "\(elapsed)")
+        #expect(elapsed < .milliseconds(600), "\(elapsed)")
+        try await close(client)
+    }
+
+    @Test("URLs", arguments: ["redis://127.0.0.1", "redis://h:1/0", "redis://:p%40ss@h:6380/2", "redis://u%3A1:p@h"])
     func urls(_ url: String) {
         #expect(RedisEndpoint(url: url) != nil)
     }
 
-    @Test("bad URLs", arguments: ["http://h", "redis://", "redis://h:0", "redis://h/x", "redis://h/-1"])
+    @Test("credentials are percent-decoded exactly once")
+    func credentialDecoding() throws {
+        // `50%off` is written `50%25off`; decoding twice failed on the lone `%`, and AUTH was skipped.
+        #expect(RedisEndpoint(url: "redis://:50%25off@h")?.password == "50%off")
+        // Foundation takes a `%` that starts no escape literally (it encodes it as `%25` itself), so
+        // this one used to lose its password the same way.
+        #expect(RedisEndpoint(url: "redis://:50%off@h")?.password == "50%off")
+        #expect(RedisEndpoint(url: "redis://:%2541@h")?.password == "%41", "not decoded a second time into A")
+        #expect(RedisEndpoint(url: "redis://:a%3Ab%40c@h")?.password == "a:b@c")
+        let acl = try #require(RedisEndpoint(url: "redis://ops%40edge:s%3Acret@h:7000/1"))
+        #expect(acl.username == "ops@edge" && acl.password == "s:cret" && acl.port == 7000 && acl.database == 1)
+        #expect(acl.description == "redis://ops%40edge@h:7000/1", "the user is shown, encoded; the password never")
+        let plain = try #require(RedisEndpoint(url: "redis://:@h"))
+        #expect(plain.password == nil && plain.username == nil, "an empty password is no AUTH")
+    }
+
+    @Test("bad URLs", arguments: [
+        "http://h", "redis://", "redis://h:0", "redis://h/x", "redis://h/-1",
+        // A user without a password: no AUTH could be sent for it.
+        "redis://alice@h", "redis://alice:@h",
+    ])
     func badURLs(_ url: String) {
         #expect(RedisEndpoint(url: url) == nil)
     }
