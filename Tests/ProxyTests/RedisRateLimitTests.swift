@@ -237,17 +237,21 @@ struct RedisRateLimitTests {
         try Self.waitForRedis([fixture.proxy])
         #expect(try fixture.proxy.request("GET", "/echo/closed").status == 200)
         redis.kill()
-        var slowest: Duration = .zero
+        var latencies: [Duration] = []
         for index in 0..<20 {
             let start = ContinuousClock.now
             let open = try fixture.proxy.request("GET", "/echo/open")
             let closed = try fixture.proxy.request("GET", "/echo/closed")
-            slowest = max(slowest, (ContinuousClock.now - start) / 2)
+            latencies.append((ContinuousClock.now - start) / 2)
             #expect(open.status == 200, "request \(index)")
             #expect(closed.status == 503, "request \(index)")
             #expect(closed.json["type"] as? String == "urn:tollgate:problem:store-unavailable")
         }
-        #expect(slowest < .milliseconds(500), "bounded by the timeout, not by Redis")
+        // Bounded by the 50 ms timeout, not by Redis: the median request is well under it; the
+        // slowest is only checked against a reconnect back-off (a loaded CI machine stalls threads).
+        latencies.sort()
+        #expect(latencies[latencies.count / 2] < .milliseconds(100), "\(latencies)")
+        #expect(latencies[latencies.count - 1] < .seconds(2), "\(latencies)")
         let metrics = try fixture.proxy.admin("GET", "/metrics").text
         let errors = metrics.split(separator: "\n")
             .first { $0.hasPrefix("tollgate_ratelimit_decisions_total{route=\"fail-open\",limit=\"open-on-error\",result=\"error\"}") }

@@ -79,14 +79,14 @@ struct RedisClientTests {
     func timeout() async throws {
         let server = try RedisServer()
         let client = try await makeClient(server.url, timeout: .milliseconds(100))
-        let start = ContinuousClock.now
         do {
             _ = try await send(client, "DEBUG", "SLEEP", "0.5")
             Issue.record("DEBUG SLEEP 0.5 answered within 100 ms")
         } catch let error as RedisClient.Failure {
             #expect(error == .timedOut)
         }
-        #expect(ContinuousClock.now - start < .milliseconds(400), "failed at the deadline, not when Redis answered")
+        // `.timedOut` (not the reply) already says the deadline came first; no wall-clock bound,
+        // which flakes on a loaded machine.
         try await Task.sleep(for: .milliseconds(600))
         try await ready(client)
         #expect(try await send(client, "PING") == .simpleString("PONG"))
@@ -96,12 +96,21 @@ struct RedisClientTests {
     @Test("while the server is down commands fail at once; after a restart the client is back within seconds")
     func reconnect() async throws {
         let server = try RedisServer()
-        let client = try await makeClient(server.url, timeout: .milliseconds(200))
+        // A long command timeout: had the client waited on the dead server, the answer would be
+        // `.timedOut`; failing at once says `.unavailable`. (No wall-clock bound: it flakes on a
+        // loaded machine, where 0.4 s was once seen between two lines.)
+        let client = try await makeClient(server.url, timeout: .seconds(5))
         server.kill()
         try await Task.sleep(for: .milliseconds(200))
-        let start = ContinuousClock.now
-        await #expect(throws: RedisClient.Failure.self) { try await send(client, "PING") }
-        #expect(ContinuousClock.now - start < .milliseconds(100), "no waiting on a server that is down")
+        do {
+            let reply = try await send(client, "PING")
+            Issue.record("a dead server answered \(reply)")
+        } catch let failure as RedisClient.Failure {
+            guard case .unavailable = failure else {
+                Issue.record("no waiting on a server that is down: got \(failure)")
+                return
+            }
+        }
         try server.start()
         try await ready(client, within: 5)
         #expect(try await send(client, "PING") == .simpleString("PONG"))
@@ -181,9 +190,14 @@ struct RedisClientTests {
         let connectTimeout = try await client.eventLoop.submit { client.value.connectTimeout }.get()
         #expect(connectTimeout == .milliseconds(200), "the command timeout, raised to the 200 ms floor")
 
-        let sent = ContinuousClock.now
-        await #expect(throws: RedisClient.Failure.self) { try await send(client, "PING") }
-        #expect(ContinuousClock.now - sent < .milliseconds(50), "no command waits on a connect in progress")
+        // No command waits on a connect in progress: it fails as `.unavailable` at once, not as
+        // `.timedOut` after the 100 ms command timeout.
+        do {
+            let reply = try await send(client, "PING")
+            Issue.record("a stalled listener answered \(reply)")
+        } catch let failure as RedisClient.Failure {
+            if case .unavailable = failure {} else { Issue.record("waited on the connect: \(failure)") }
+        }
         #expect(try await client.eventLoop.submit { client.value.state }.get() == .connecting)
 
         var reason: String?
@@ -197,10 +211,10 @@ struct RedisClientTests {
         let failure = try #require(reason, "the connect attempt never ended")
         #expect(failure.contains("connect") && failure.lowercased().contains("timeout"), "\(failure)")
         // Not refused at once (that would be a closed port), and not left to the kernel's SYN
-        // retries (1 s, 3 s, …): it ends at 200 ms. The margin above is for scheduling on a busy
-        // 2-core machine, well short of the first SYN retransmit at 1 s.
+        // retries (a blocked connect would last minutes): it ends at 200 ms. The upper margin is
+        // for scheduling on a loaded 2-core CI machine running other suites at the same time.
         #expect(elapsed >= .milliseconds(190), "\(elapsed)")
-        #expect(elapsed < .milliseconds(600), "\(elapsed)")
+        #expect(elapsed < .milliseconds(1_500), "\(elapsed)")
         try await close(client)
     }
 
