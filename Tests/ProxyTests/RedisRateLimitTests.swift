@@ -272,6 +272,12 @@ struct RedisRateLimitTests {
         // One connection per event loop, and none leaked by the reconnects (plus the one asking).
         let clients = try redis.command(["CLIENT", "LIST"]).split(separator: "\n").filter { $0.contains("addr=") }
         #expect(clients.count == 3, "\(clients)")
+        // The operator hears about it: once per outage and loop (not per retry), and the recovery.
+        let log = fixture.proxy.stderr
+        let outages = log.components(separatedBy: "Redis unavailable").count - 1
+        #expect(outages >= 1 && outages <= 2, "one warning per event loop for the outage: \(log)")
+        #expect(log.contains("Redis connection ready again"), "\(log)")
+        #expect(!log.contains("Redis unavailable") || log.contains("reason"), "the warning says why")
     }
 
     /// Until every event loop of every sidecar has its Redis connection up: an admitted request

@@ -82,6 +82,16 @@ public final class RedisClient {
     /// Commands sent during the handshake go through even though the state is not `ready` yet.
     private var handshaking = false
 
+    /// A change an operator should hear about: the connection became usable (`recovered` when
+    /// it had failed before), or it failed for the first time in a row (not on every retry).
+    public enum StatusChange: Sendable, Equatable {
+        case ready(recovered: Bool)
+        case unavailable(reason: String)
+    }
+
+    /// Called on the client's loop for each `StatusChange` (the proxy logs them).
+    public var onStatusChange: ((StatusChange) -> Void)?
+
     public static let minimumBackoff: TimeAmount = .milliseconds(100)
     public static let maximumBackoff: TimeAmount = .seconds(2)
 
@@ -194,8 +204,10 @@ public final class RedisClient {
                     switch result {
                     case .success:
                         state = .ready
+                        let recovered = failures > 0
                         failures = 0
                         lastError = nil
+                        onStatusChange?(.ready(recovered: recovered))
                     case let .failure(error):
                         lastError = "handshake: \(error)"
                         channel?.close(promise: nil)
@@ -235,6 +247,7 @@ public final class RedisClient {
         guard state != .closed else { return }
         state = .waiting
         failures += 1
+        if failures == 1 { onStatusChange?(.unavailable(reason: reason)) }
         // Exponential back-off with full jitter between half and all of it.
         let exponent = min(failures - 1, 5)
         let ceiling = min(Self.minimumBackoff.nanoseconds << Int64(exponent), Self.maximumBackoff.nanoseconds)

@@ -1,4 +1,5 @@
 import Core
+import Logging
 import NIOCore
 
 /// What one event loop owns: its copy of the active policy snapshot, its upstream pool, metrics,
@@ -31,9 +32,23 @@ final class LoopContext {
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
 
-    init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets) {
+    init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger) {
         self.buckets = InProcessBuckets.LoopView(store: buckets)
         self.redis = configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
+        if let redis {
+            // Why shared limits fall back to `on_error` must be visible: once per outage, per loop.
+            let endpoint = redis.client.endpoint.description
+            redis.client.onStatusChange = { change in
+                switch change {
+                case let .ready(recovered):
+                    if recovered { logger.notice("Redis connection ready again", metadata: ["redis": "\(endpoint)"]) }
+                case let .unavailable(reason):
+                    logger.warning(
+                        "Redis unavailable; shared limits follow their on_error until it is back (retrying)",
+                        metadata: ["redis": "\(endpoint)", "reason": "\(reason)"])
+                }
+            }
+        }
         redis?.start()
         self.eventLoop = eventLoop
         self.configuration = configuration
@@ -79,12 +94,13 @@ struct LoopContexts: Sendable {
     private let byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     let all: [NIOLoopBound<LoopContext>]
 
-    init(group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets) throws {
+    init(group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger) throws {
         var byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         var all: [NIOLoopBound<LoopContext>] = []
         for loop in group.makeIterator() {
             let bound = try loop.submit {
-                NIOLoopBound(LoopContext(eventLoop: loop, configuration: configuration, policy: policy, buckets: buckets), eventLoop: loop)
+                NIOLoopBound(
+                    LoopContext(eventLoop: loop, configuration: configuration, policy: policy, buckets: buckets, logger: logger), eventLoop: loop)
             }.wait()
             byLoop[ObjectIdentifier(loop)] = bound
             all.append(bound)

@@ -62,7 +62,7 @@ struct ProxyProcess {
         let buckets = InProcessBuckets()
         let contexts: LoopContexts
         do {
-            contexts = try LoopContexts(group: group, configuration: configuration, policy: policy, buckets: buckets)
+            contexts = try LoopContexts(group: group, configuration: configuration, policy: policy, buckets: buckets, logger: logger)
         } catch {
             return fail("cannot start event loops: \(error)")
         }
