@@ -28,18 +28,34 @@ struct RedisRateLimitTests {
     static func hammer(_ proxies: [ProxyHarness], path: String, total: Int, workers: Int) -> [Int] {
         let statuses = LockedArray()
         let ports = proxies.map(\.port)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            guard let connection = try? RawHTTPConnection(port: ports[worker % ports.count]) else { return }
-            for _ in 0..<(total / workers) {
-                do {
-                    try connection.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
-                    statuses.append(try connection.readResponse().status)
-                } catch {
-                    statuses.append(-1)
-                    return
+        // One thread per worker, all connected before any sends: `concurrentPerform` would run only
+        // as many workers at once as there are cores (two here), which is not "many connections".
+        let connected = DispatchGroup()
+        let go = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for worker in 0..<workers {
+            connected.enter()
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                let connection = try? RawHTTPConnection(port: ports[worker % ports.count])
+                connected.leave()
+                go.wait()
+                guard let connection else { return statuses.append(-1) }
+                for _ in 0..<(total / workers) {
+                    do {
+                        try connection.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
+                        statuses.append(try connection.readResponse().status)
+                    } catch {
+                        statuses.append(-1)
+                        return
+                    }
                 }
-            }
+            }.start()
         }
+        connected.wait()
+        for _ in 0..<workers { go.signal() }
+        done.wait()
         return statuses.values
     }
 
