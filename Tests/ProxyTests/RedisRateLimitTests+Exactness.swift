@@ -50,14 +50,9 @@ extension RedisRateLimitTests {
 
     @Test("three sidecars, one Redis, 20/s with a burst of 10: ~3 s of concurrent load admits burst + rate × elapsed")
     func exactWithRefillAcrossProcesses() throws {
-        let redis = try RedisServer()
-        let upstream = try TestUpstream()
-        defer { upstream.shutdown() }
-        let proxies = try (0..<3).map { _ in
-            try ProxyHarness(policies: ["p.yaml": Self.refillPolicy], upstreamPort: upstream.port, arguments: ["--redis", redis.url])
-        }
-        defer { for proxy in proxies { _ = proxy.stop() } }
-        try Self.waitForRedis(proxies)
+        let setup = try ThreeSidecars(policy: Self.refillPolicy)
+        defer { withExtendedLifetime(setup) {} }
+        let (upstream, proxies) = (setup.upstream, setup.proxies)
         // 12 connections, 4 per sidecar, each pausing 2 ms between requests: hundreds of requests a
         // second against 20 tokens a second, so the bucket never fills up again once drained.
         let samples = ConcurrentLoad(
@@ -73,14 +68,9 @@ extension RedisRateLimitTests {
 
     @Test("three sidecars, two limits on one route, one refilling: what the narrow one refuses takes nothing from the wide one")
     func deniedChargesNeitherAcrossProcesses() throws {
-        let redis = try RedisServer()
-        let upstream = try TestUpstream()
-        defer { upstream.shutdown() }
-        let proxies = try (0..<3).map { _ in
-            try ProxyHarness(policies: ["p.yaml": Self.refillPolicy], upstreamPort: upstream.port, arguments: ["--redis", redis.url])
-        }
-        defer { for proxy in proxies { _ = proxy.stop() } }
-        try Self.waitForRedis(proxies)
+        let setup = try ThreeSidecars(policy: Self.refillPolicy)
+        defer { withExtendedLifetime(setup) {} }
+        let proxies = setup.proxies
         let pair = ConcurrentLoad(
             ports: proxies.map(\.port), workers: 12, for: .seconds(2), maxPerWorker: 1_000, pause: .milliseconds(2)
         ) { _, _ in ("/echo/pair", []) }.wait()

@@ -59,16 +59,33 @@ struct RedisRateLimitTests {
         return statuses.values
     }
 
+    /// Three sidecar processes sharing one Redis and one upstream, their Redis connections up.
+    final class ThreeSidecars {
+        let redis: RedisServer
+        let upstream: TestUpstream
+        let proxies: [ProxyHarness]
+
+        init(policy: String) throws {
+            redis = try RedisServer()
+            upstream = try TestUpstream()
+            let (redisURL, upstreamPort) = (redis.url, upstream.port)
+            proxies = try (0..<3).map { _ in
+                try ProxyHarness(policies: ["p.yaml": policy], upstreamPort: upstreamPort, arguments: ["--redis", redisURL])
+            }
+            try RedisRateLimitTests.waitForRedis(proxies)
+        }
+
+        deinit {
+            for proxy in proxies { _ = proxy.stop() }
+            upstream.shutdown()
+        }
+    }
+
     @Test("three sidecars, one Redis: a burst from many connections admits exactly the bucket, never more")
     func exactAcrossProcesses() throws {
-        let redis = try RedisServer()
-        let upstream = try TestUpstream()
-        defer { upstream.shutdown() }
-        let proxies = try (0..<3).map { _ in
-            try ProxyHarness(policies: ["p.yaml": Self.policy], upstreamPort: upstream.port, arguments: ["--redis", redis.url])
-        }
-        defer { for proxy in proxies { _ = proxy.stop() } }
-        try Self.waitForRedis(proxies)
+        let setup = try ThreeSidecars(policy: Self.policy)
+        defer { withExtendedLifetime(setup) {} }
+        let (upstream, proxies) = (setup.upstream, setup.proxies)
         let statuses = Self.hammer(proxies, path: "/echo/hot", total: 240, workers: 12)
         #expect(statuses.count == 240)
         #expect(statuses.filter { $0 == 200 }.count == 50, "burst 50 and 1/d: exactly 50 admitted")
