@@ -50,10 +50,14 @@ enum ClientRoutes {
             try EntityTag.check(request, version: client.version)
             let secret = try ClientSecrets.generate()
             let hash = services.clientSecrets.hash(secret)
+            // With If-Match, only the version read above is updated: another write in between wins.
+            let expected = request.headers[.ifMatch] != nil ? client.version : nil
             let updated = try await services.audited(context, action: "client.rotate-secret", resource: "client:\(client.clientID)") { executor in
-                try await ClientStore.replaceSecret(client.clientID, version: client.version, hash: hash, now: Clock.nowMilliseconds(), on: executor)
-                // The update applies only to the version read above; another write in between wins.
-                guard let after = try await ClientStore.find(client.clientID, on: executor), after.secretHash == hash else {
+                try await ClientStore.replaceSecret(client.clientID, version: expected, hash: hash, now: Clock.nowMilliseconds(), on: executor)
+                guard let after = try await ClientStore.find(client.clientID, on: executor) else {
+                    throw Problem.notFound("no client \(HeaderText.quotable(client.clientID))")
+                }
+                guard after.secretHash == hash else {
                     throw Problem.preconditionFailed("client \(client.clientID) changed since version \(client.version)")
                 }
                 return (after, client.json, after.json)

@@ -54,12 +54,18 @@ enum ClientStore {
         try await executor.execute("DELETE FROM clients WHERE client_id = ? AND version = ?", [.text(clientID), .int(version)])
     }
 
-    /// Replaces the secret of the client at `version` (nothing changes when another write got there
-    /// first: the caller re-reads and sees a version other than `version + 1`).
-    static func replaceSecret(_ clientID: String, version: Int64, hash: String, now: Int64, on executor: any SQLExecutor) async throws {
-        try await executor.execute(
-            "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ? AND version = ?",
-            [.text(hash), .int(now), .text(clientID), .int(version)])
+    /// Replaces the secret; with `version`, only of the client at that version (nothing changes when
+    /// another write got there first: the caller re-reads and does not find its hash).
+    static func replaceSecret(_ clientID: String, version: Int64?, hash: String, now: Int64, on executor: any SQLExecutor) async throws {
+        if let version {
+            try await executor.execute(
+                "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ? AND version = ?",
+                [.text(hash), .int(now), .text(clientID), .int(version)])
+        } else {
+            try await executor.execute(
+                "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ?",
+                [.text(hash), .int(now), .text(clientID)])
+        }
     }
 
     private static func record(_ row: SQLRow) throws -> ClientRecord {
