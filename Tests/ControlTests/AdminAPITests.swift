@@ -228,6 +228,19 @@ struct AdminAPITests {
         #expect(bytes.range(of: Data(userID.utf8)) != nil, "the file is the one written")
     }
 
+    @Test("readyz is 503 when the database does not answer; healthz stays 200", arguments: Setup.all.filter { $0.transport == .inProcess })
+    func readyzWithoutDatabase(setup: Setup) async throws {
+        // In-process, the router can be asked after its database was closed under it: the state of
+        // a replica whose database went away.
+        let server = try await ControlHarness(setup)
+        #expect(try await server.request("GET", "/readyz").status == 200)
+        await server.stop()
+        let ready = try await server.request("GET", "/readyz")
+        #expect(ready.status == 503, "\(ready.text)")
+        #expect(ready.json["database"] as? String == "unreachable")
+        #expect(try await server.request("GET", "/healthz").status == 200, "the process still runs")
+    }
+
     @Test("healthz, readyz, metrics, openapi.json", arguments: Setup.all)
     func operations(setup: Setup) async throws {
         let server = try await ControlHarness(setup)
