@@ -44,7 +44,17 @@ public final class RawHTTPConnection {
     private var buffer: [UInt8] = []
 
     public init(port: Int, timeout: TimeInterval = 10) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Connected (or closed and thrown) before `fd` is stored: a class whose init throws once
+        // every property is set runs its deinit, and a second close() of a number another thread
+        // has reused meanwhile closes that thread's descriptor (seen in CI as glibc aborting on a
+        // netlink socket of getaddrinfo).
+        fd = try Self.connected(port: port)
+        setTimeout(timeout)
+    }
+
+    private static func connected(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure.connect(errno) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -57,7 +67,7 @@ public final class RawHTTPConnection {
             close(fd)
             throw Failure.connect(code)
         }
-        setTimeout(timeout)
+        return fd
     }
 
     deinit {
