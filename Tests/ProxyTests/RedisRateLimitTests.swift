@@ -26,37 +26,10 @@ struct RedisRateLimitTests {
 
     /// Sends `total` requests from `workers` threads, spread over the proxies; returns the statuses.
     static func hammer(_ proxies: [ProxyHarness], path: String, total: Int, workers: Int) -> [Int] {
-        let statuses = LockedArray()
-        let ports = proxies.map(\.port)
-        // One thread per worker, all connected before any sends: `concurrentPerform` would run only
-        // as many workers at once as there are cores (two here), which is not "many connections".
-        let connected = DispatchGroup()
-        let go = DispatchSemaphore(value: 0)
-        let done = DispatchGroup()
-        for worker in 0..<workers {
-            connected.enter()
-            done.enter()
-            Thread {
-                defer { done.leave() }
-                let connection = try? RawHTTPConnection(port: ports[worker % ports.count])
-                connected.leave()
-                go.wait()
-                guard let connection else { return statuses.append(-1) }
-                for _ in 0..<(total / workers) {
-                    do {
-                        try connection.send("GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n")
-                        statuses.append(try connection.readResponse().status)
-                    } catch {
-                        statuses.append(-1)
-                        return
-                    }
-                }
-            }.start()
-        }
-        connected.wait()
-        for _ in 0..<workers { go.signal() }
-        done.wait()
-        return statuses.values
+        // One thread per connection (ConcurrentLoad), bounded by the count and by a minute.
+        ConcurrentLoad(ports: proxies.map(\.port), workers: workers, for: .seconds(60), maxPerWorker: total / workers) { _, _ in
+            (path, [])
+        }.wait().map(\.status)
     }
 
     /// Three sidecar processes sharing one Redis and one upstream, their Redis connections up.
@@ -327,12 +300,4 @@ struct RedisRateLimitTests {
             #expect(streak >= 6, "Redis connections of the sidecar on port \(proxy.port) came up")
         }
     }
-}
-
-/// Statuses collected from several threads.
-final class LockedArray: @unchecked Sendable {
-    private var storage: [Int] = []
-    private let lock = NSLock()
-    func append(_ value: Int) { lock.lock(); storage.append(value); lock.unlock() }
-    var values: [Int] { lock.lock(); defer { lock.unlock() }; return storage }
 }
