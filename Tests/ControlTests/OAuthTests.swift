@@ -290,6 +290,22 @@ struct OAuthTests {
         #expect(audit.compactMap { $0["action"] as? String } == ["key.rotate"])
     }
 
+    @Test("rotations at the same time take turns: one active key after all of them, every one audited", arguments: Setup.all)
+    func concurrentRotations(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let admin = try await server.token()
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 { group.addTask { try await server.json("POST", "/v1/keys/rotate", token: admin).status } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
+        #expect(statuses == [201, 201, 201, 201])
+        let keys = try await server.json("GET", "/v1/keys?limit=500", token: admin).json["items"] as? [[String: Any]] ?? []
+        #expect(keys.count == 5, "the first key and four rotations")
+        #expect(keys.filter { $0["status"] as? String == "active" }.count == 1, "never two active keys: \(keys)")
+        let audit = try await server.json("GET", "/v1/audit?limit=500", token: admin).json["items"] as? [[String: Any]] ?? []
+        #expect(audit.filter { $0["action"] as? String == "key.rotate" }.count == 4)
+    }
+
     @Test("key rotation: old tokens stay valid, both kids in JWKS, new tokens use the new kid", arguments: Setup.all)
     func keyRotation(setup: Setup) async throws {
         let server = try await ControlHarness(setup)
