@@ -521,9 +521,12 @@ EOF
   script="$(awk '/public static let source = """/ { on = 1; next } on && /^ *"""/ { exit } on { sub(/^        /, ""); print }' "$repo/Sources/Core/RateLimit/RedisBuckets.swift")"
   sha="$(redis-cli -p "$redis_port" SCRIPT LOAD "$script")"
   interval="0.001"
-  for clients in 1 64; do
-    out="$(timeout 120 redis-benchmark -p "$redis_port" -c "$clients" -n 200000 -q EVALSHA "$sha" 1 "tg:bench:roomy:__rand_int__" "$interval" 1000000000 1 2>&1 | tr '\r' '\n' | grep -E 'requests per second' | tail -1)"
-    ratelimit_notes+=("redis-benchmark -p PORT -c $clients -n 200000 -q EVALSHA <sha> 1 tg:bench:roomy:__rand_int__ $interval 1000000000 1 → $out")
+  # ARGV: one group, one bucket, N requests in the group (the proxy folds the requests of one event
+  # loop turn on one key into a group); N=1 is one request per call.
+  for spec in "1 1" "64 1" "64 8"; do
+    read -r clients n <<<"$spec"
+    out="$(timeout 120 redis-benchmark -p "$redis_port" -c "$clients" -n 200000 -q EVALSHA "$sha" 1 "tg:bench:roomy:__rand_int__" 1 1 "$n" "$interval" 1000000000 1 2>&1 | tr '\r' '\n' | grep -E 'requests per second' | tail -1)"
+    ratelimit_notes+=("redis-benchmark -p PORT -c $clients -n 200000 -q EVALSHA <sha> 1 tg:bench:roomy:__rand_int__ 1 1 $n $interval 1000000000 1 (calls deciding $n request(s) each) → $out")
   done
   stop_pid "$redis_pid"
 fi

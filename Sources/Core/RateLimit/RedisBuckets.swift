@@ -2,52 +2,107 @@ import NIOCore
 
 /// The token-bucket script: every bucket of a request checked and taken at once, atomically, on
 /// Redis's clock (`TIME`), with the same GCRA arithmetic as `TokenBucket` (IEEE doubles in both).
-/// KEYS: one per bucket. ARGV: per bucket, its interval (µs per token), burst and cost.
-/// Returns per bucket `{allowed, remaining, wait}`: 1/0, whole tokens left, and microseconds (rounded
-/// up) until the request could pass (refused) or the bucket is full again (admitted). Nothing is
-/// written unless every bucket admits. Each key is a hash (`t` = tat, 17 significant digits) that
-/// expires once the bucket is full again.
+///
+/// One call decides a whole batch: the requests of one event loop's turn, grouped by identical
+/// buckets (the same keys with the same parameters). A group of `n` requests is decided as `n`
+/// requests arriving in order at the same instant: each is admitted while every bucket still holds
+/// its cost, so the first refusal ends the group's admissions (the state no longer changes, so every
+/// later request of the group is refused the same way). Nothing is written for a group that admits
+/// nothing. Groups are decided in order, each reading what the previous ones wrote.
+///
+/// KEYS: every group's bucket keys, group after group. ARGV: the number of groups, then per group its
+/// bucket count and request count, then per bucket its interval (µs per token), burst and cost.
+/// Returns one flat array of integers, per group: the number admitted `k`; per admitted request and
+/// bucket `remaining, wait`; then, if `k < n`, the refusal once: per bucket `allowed, remaining,
+/// wait` (a bucket before the refusing one reports what it would have allowed). `remaining` is whole
+/// tokens left; `wait` microseconds (rounded up) until the request could pass (refused) or the bucket
+/// is full again (admitted). Each key is a hash (`t` = tat, 17 significant digits) that expires once
+/// the bucket is full again.
 public enum RateLimitScript {
     public static let source = """
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-        local results = {}
-        local news = {}
-        local all = true
-        for i = 1, #KEYS do
-          local interval = tonumber(ARGV[3 * i - 2])
-          local burst = tonumber(ARGV[3 * i - 1])
-          local cost = tonumber(ARGV[3 * i])
-          local start = now
-          local tat = tonumber(redis.call('HGET', KEYS[i], 't'))
-          if tat and tat > now then start = tat end
-          local nxt = start + cost * interval
-          local limit = burst * interval
-          if all and nxt - now <= limit then
-            news[i] = nxt
-            results[i] = {1, math.floor((limit - (nxt - now)) / interval), math.ceil(nxt - now)}
-          else
-            if all then all = false end
-            local left = (limit - (start - now)) / interval
-            if left < 0 then left = 0 end
-            results[i] = {0, math.floor(left), math.ceil(nxt - now - limit)}
+        local out = {}
+        local key = 0
+        local arg = 2
+        for _ = 1, tonumber(ARGV[1]) do
+          local count = tonumber(ARGV[arg])
+          local n = tonumber(ARGV[arg + 1])
+          arg = arg + 2
+          local interval, limit, step, tat = {}, {}, {}, {}
+          for i = 1, count do
+            interval[i] = tonumber(ARGV[arg])
+            limit[i] = tonumber(ARGV[arg + 1]) * interval[i]
+            step[i] = tonumber(ARGV[arg + 2]) * interval[i]
+            arg = arg + 3
+            local stored = tonumber(redis.call('HGET', KEYS[key + i], 't'))
+            if stored and stored > now then tat[i] = stored else tat[i] = now end
           end
-        end
-        if all then
-          for i = 1, #KEYS do
-            redis.call('HSET', KEYS[i], 't', string.format('%.17g', news[i]))
-            redis.call('PEXPIRE', KEYS[i], math.ceil((news[i] - now) / 1000) + 1000)
+          local head = #out + 1
+          out[head] = 0
+          local admitted = 0
+          while admitted < n do
+            local fits = true
+            for i = 1, count do
+              if tat[i] + step[i] - now > limit[i] then fits = false break end
+            end
+            if not fits then break end
+            for i = 1, count do
+              local nxt = tat[i] + step[i]
+              tat[i] = nxt
+              out[#out + 1] = math.floor((limit[i] - (nxt - now)) / interval[i])
+              out[#out + 1] = math.ceil(nxt - now)
+            end
+            admitted = admitted + 1
           end
+          out[head] = admitted
+          if admitted < n then
+            local all = true
+            for i = 1, count do
+              local nxt = tat[i] + step[i]
+              if all and nxt - now <= limit[i] then
+                out[#out + 1] = 1
+                out[#out + 1] = math.floor((limit[i] - (nxt - now)) / interval[i])
+                out[#out + 1] = math.ceil(nxt - now)
+              else
+                all = false
+                local left = (limit[i] - (tat[i] - now)) / interval[i]
+                if left < 0 then left = 0 end
+                out[#out + 1] = 0
+                out[#out + 1] = math.floor(left)
+                out[#out + 1] = math.ceil(nxt - now - limit[i])
+              end
+            end
+          end
+          if admitted > 0 then
+            for i = 1, count do
+              redis.call('HSET', KEYS[key + i], 't', string.format('%.17g', tat[i]))
+              redis.call('PEXPIRE', KEYS[key + i], math.ceil((tat[i] - now) / 1000) + 1000)
+            end
+          end
+          key = key + count
         end
-        return results
+        return out
         """
 }
 
 /// The Redis store of one event loop: its own connection (pipelined), the script loaded on every
-/// (re)connection, `EVALSHA` per request with `EVAL` on `NOSCRIPT`.
+/// (re)connection, `EVAL` on `NOSCRIPT`.
+///
+/// Requests are not sent one by one: those that arrive during one turn of the event loop are
+/// gathered, and at the end of the turn (after every read of that turn, before the loop waits again)
+/// go to Redis as one `EVALSHA` — one write, one reply, one script run for all of them, with
+/// identical requests folded into one group (see `RateLimitScript`). A request alone in its turn
+/// waits for nothing: its batch is sent in the same turn.
 public final class RedisBuckets {
+    public typealias Completion = (Result<[TokenBucket.Outcome], RedisClient.Failure>) -> Void
+    public typealias Request = (key: String, bucket: TokenBucket)
+
     public let client: RedisClient
-    private var sha: String?
+    private let holder: ShaHolder
+    private var batch: Batch?
+    /// A batch is sent early once it holds this many requests (the rest go in the next one).
+    static let maximumBatch = 256
 
     public init(loop: any EventLoop, endpoint: RedisEndpoint, timeout: TimeAmount) {
         let holder = ShaHolder()
@@ -63,8 +118,6 @@ public final class RedisBuckets {
         self.holder = holder
     }
 
-    private let holder: ShaHolder
-
     /// Loop-confined box for the script's SHA, filled by the connection handshake.
     private final class ShaHolder: @unchecked Sendable {
         var sha: String?
@@ -76,47 +129,180 @@ public final class RedisBuckets {
 
     public var isUp: Bool { client.state == .ready }
 
-    /// One round trip for every bucket of a request; one outcome per request, in order.
-    public func take(_ requests: [(key: String, bucket: TokenBucket)]) -> EventLoopFuture<[TokenBucket.Outcome]> {
-        var tail: [[UInt8]] = [Array(String(requests.count).utf8)]
-        tail.reserveCapacity(1 + 4 * requests.count)
-        for request in requests { tail.append(Array(request.key.utf8)) }
-        for request in requests {
-            tail.append(Array(String(request.bucket.interval).utf8))
-            tail.append(Array(String(request.bucket.burst).utf8))
-            tail.append(Array(String(request.bucket.cost).utf8))
+    /// Every bucket of a request, decided in the round trip of the current turn's batch; `completion`
+    /// runs on the loop with one outcome per bucket, in order. Call it on the client's loop.
+    public func take(_ requests: [Request], completion: @escaping Completion) {
+        precondition(!requests.isEmpty, "a take needs at least one bucket")
+        guard isUp else {
+            completion(.failure(.unavailable(client.lastError ?? "not connected")))
+            return
         }
-        let loop = client.loop
-        let client = client
-        let arguments = tail
-        let first: EventLoopFuture<RESPValue>
-        if let sha = holder.sha {
-            first = client.send([Array("EVALSHA".utf8), Array(sha.utf8)] + tail)
-        } else {
-            first = client.send([Array("EVAL".utf8), Array(RateLimitScript.source.utf8)] + tail)
+        if let batch {
+            batch.add(requests, completion)
+            if batch.requestCount >= Self.maximumBatch { flush() }
+            return
         }
-        let count = requests.count
-        return first.assumeIsolated().flatMap { reply -> EventLoopFuture<RESPValue> in
-            if case let .error(message) = reply, message.hasPrefix("NOSCRIPT") {
-                // SCRIPT FLUSH or a restarted server: EVAL runs it and caches it again.
-                return client.send([Array("EVAL".utf8), Array(RateLimitScript.source.utf8)] + arguments)
-            }
-            return loop.makeSucceededFuture(reply)
-        }.flatMapThrowing { reply in
-            try Self.outcomes(reply, count: count)
-        }.nonisolated()
+        let batch = Batch()
+        batch.add(requests, completion)
+        self.batch = batch
+        client.loop.assumeIsolated().execute { [self] in
+            if self.batch === batch { flush() }
+        }
     }
 
-    static func outcomes(_ reply: RESPValue, count: Int) throws -> [TokenBucket.Outcome] {
-        if case let .error(message) = reply { throw RedisClient.Failure.server(message) }
-        guard case let .array(entries) = reply, entries.count == count else {
-            throw RedisClient.Failure.server("unexpected script reply \(reply)")
+    /// The same, as a future.
+    public func take(_ requests: [Request]) -> EventLoopFuture<[TokenBucket.Outcome]> {
+        let promise = client.loop.makePromise(of: [TokenBucket.Outcome].self)
+        take(requests) { result in promise.completeWith(result.mapError { $0 as any Error }) }
+        return promise.futureResult
+    }
+
+    /// Sends the current batch now.
+    private func flush() {
+        guard let batch else { return }
+        self.batch = nil
+        batch.send(through: client, sha: holder.sha)
+    }
+
+    /// The requests of one turn, grouped, and the callers waiting on them.
+    final class Batch: RedisReplyReceiver {
+        struct Group {
+            let requests: [Request]
+            var waiters: [Completion]
         }
-        return try entries.map { entry in
-            guard case let .array(fields) = entry, fields.count == 3,
-                  case let .integer(allowed) = fields[0], case let .integer(remaining) = fields[1], case let .integer(wait) = fields[2]
-            else { throw RedisClient.Failure.server("unexpected script reply \(entry)") }
-            return TokenBucket.Outcome(allowed: allowed == 1, newTAT: 0, remaining: Int(remaining), waitMicroseconds: Double(wait))
+
+        private(set) var groups: [Group] = []
+        private(set) var requestCount = 0
+        private weak var client: RedisClient?
+        private var retried = false
+
+        func add(_ requests: [Request], _ completion: @escaping Completion) {
+            requestCount += 1
+            // Most turns hold one group or a few; look at the last few only, so a turn with many
+            // distinct keys stays linear.
+            var index = groups.count - 1
+            let oldest = max(0, groups.count - 8)
+            while index >= oldest {
+                if Self.same(groups[index].requests, requests) {
+                    groups[index].waiters.append(completion)
+                    return
+                }
+                index -= 1
+            }
+            groups.append(Group(requests: requests, waiters: [completion]))
+        }
+
+        private static func same(_ a: [Request], _ b: [Request]) -> Bool {
+            guard a.count == b.count else { return false }
+            for index in a.indices where a[index].bucket != b[index].bucket || a[index].key != b[index].key {
+                return false
+            }
+            return true
+        }
+
+        func send(through client: RedisClient, sha: String?) {
+            self.client = client
+            var keyCount = 0
+            var capacity = 64
+            for group in groups {
+                keyCount += group.requests.count
+                for request in group.requests { capacity += request.key.utf8.count + 48 }
+            }
+            var arguments = RESPCommand.Arguments(capacity: capacity)
+            if let sha {
+                arguments.append("EVALSHA")
+                arguments.append(sha)
+            } else {
+                arguments.append("EVAL")
+                arguments.append(RateLimitScript.source)
+            }
+            arguments.append(keyCount)
+            for group in groups {
+                for request in group.requests { arguments.append(request.key) }
+            }
+            arguments.append(groups.count)
+            for group in groups {
+                arguments.append(group.requests.count)
+                arguments.append(group.waiters.count)
+                for request in group.requests {
+                    arguments.append(request.bucket.interval)
+                    arguments.append(request.bucket.burst)
+                    arguments.append(request.bucket.cost)
+                }
+            }
+            var buffer = client.buffer(capacity: capacity + 16 * arguments.ends.count)
+            RESPCommand.format(arguments, into: &buffer)
+            client.send(formatted: buffer, to: self)
+        }
+
+        func received(_ reply: RawReply) {
+            if let message = reply.error {
+                // SCRIPT FLUSH or a restarted server: EVAL runs it and caches it again.
+                if message.hasPrefix("NOSCRIPT"), !retried, let client {
+                    retried = true
+                    send(through: client, sha: nil)
+                    return
+                }
+                failed(RedisClient.Failure.server(message))
+                return
+            }
+            guard let outcomes = decode(reply) else {
+                failed(RedisClient.Failure.server("unexpected script reply \(reply.value)"))
+                return
+            }
+            var position = 0
+            for group in groups {
+                for waiter in group.waiters {
+                    waiter(.success(outcomes[position]))
+                    position += 1
+                }
+            }
+        }
+
+        /// Per request, in the order of `groups` and their waiters, its outcomes; nil when the reply
+        /// does not have the script's shape.
+        private func decode(_ reply: RawReply) -> [[TokenBucket.Outcome]]? {
+            guard let count = reply.count else { return nil }
+            var all: [[TokenBucket.Outcome]] = []
+            all.reserveCapacity(requestCount)
+            var position = 0
+            func next() -> Int? {
+                guard position < count, let value = reply.integer(at: position) else { return nil }
+                position += 1
+                return Int(truncatingIfNeeded: value)
+            }
+            for group in groups {
+                let buckets = group.requests.count
+                let requests = group.waiters.count
+                guard let admitted = next(), admitted >= 0, admitted <= requests else { return nil }
+                for _ in 0..<admitted {
+                    var outcomes: [TokenBucket.Outcome] = []
+                    outcomes.reserveCapacity(buckets)
+                    for _ in 0..<buckets {
+                        guard let remaining = next(), let wait = next() else { return nil }
+                        outcomes.append(TokenBucket.Outcome(allowed: true, newTAT: 0, remaining: remaining, waitMicroseconds: Double(wait)))
+                    }
+                    all.append(outcomes)
+                }
+                if admitted < requests {
+                    var refusal: [TokenBucket.Outcome] = []
+                    refusal.reserveCapacity(buckets)
+                    for _ in 0..<buckets {
+                        guard let allowed = next(), let remaining = next(), let wait = next() else { return nil }
+                        refusal.append(TokenBucket.Outcome(allowed: allowed == 1, newTAT: 0, remaining: remaining, waitMicroseconds: Double(wait)))
+                    }
+                    guard refusal.contains(where: { !$0.allowed }) else { return nil }
+                    for _ in admitted..<requests { all.append(refusal) }
+                }
+            }
+            return position == count ? all : nil
+        }
+
+        func failed(_ error: any Error) {
+            let failure = error as? RedisClient.Failure ?? .server("\(error)")
+            for group in groups {
+                for waiter in group.waiters { waiter(.failure(failure)) }
+            }
         }
     }
 }

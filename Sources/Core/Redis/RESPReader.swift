@@ -52,13 +52,24 @@ public final class RESPReader {
         return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
     }
 
+    /// The next complete reply, handed to `body` as hiredis's own tree (valid only during the call,
+    /// freed after it): for replies read on the hot path without building `RESPValue`s. Nil until
+    /// more bytes arrive.
+    func nextRaw<Result>(_ body: (RawReply) -> Result) throws(ProtocolError) -> Result? {
+        var reply: UnsafeMutableRawPointer?
+        guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw ProtocolError(description: errorText()) }
+        guard let reply else { return nil }
+        defer { freeReplyObject(reply) }
+        return body(RawReply(reply.assumingMemoryBound(to: redisReply.self)))
+    }
+
     private func errorText() -> String {
         withUnsafeBytes(of: reader.pointee.errstr) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
     }
 
-    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
+    static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RESPValue {
         let node = reply.pointee
         func text() -> [UInt8] {
             guard let str = node.str else { return [] }
@@ -79,4 +90,30 @@ public final class RESPReader {
         default: return .null
         }
     }
+}
+
+/// A reply as hiredis parsed it, read in place (no copies): valid only inside `RESPReader.nextRaw`.
+struct RawReply {
+    let node: UnsafeMutablePointer<redisReply>
+
+    init(_ node: UnsafeMutablePointer<redisReply>) {
+        self.node = node
+    }
+
+    /// The elements of an array reply; nil for any other kind.
+    var count: Int? { node.pointee.type == REDIS_REPLY_ARRAY ? Int(node.pointee.elements) : nil }
+
+    /// Element `index` of an array reply as an integer; nil when it is anything else.
+    func integer(at index: Int) -> Int64? {
+        guard let element = node.pointee.element[index], element.pointee.type == REDIS_REPLY_INTEGER else { return nil }
+        return element.pointee.integer
+    }
+
+    /// The message of an error reply; nil for any other kind.
+    var error: String? {
+        guard node.pointee.type == REDIS_REPLY_ERROR, let str = node.pointee.str else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(node.pointee.len)), as: UTF8.self)
+    }
+
+    var value: RESPValue { RESPReader.convert(node) }
 }

@@ -121,12 +121,29 @@ public final class RedisClient {
             return loop.makeFailedFuture(Failure.unavailable(lastError ?? "not connected"))
         }
         let promise = loop.makePromise(of: RESPValue.self)
-        handler.enqueue(promise, deadline: .now() + timeout)
+        handler.enqueue(.promise(promise), deadline: .now() + timeout)
         armWatchdog()
         var buffer = channel.allocator.buffer(capacity: 64)
         buffer.writeBytes(RESPCommand.format(arguments))
         channel.writeAndFlush(buffer, promise: nil)
         return promise.futureResult
+    }
+
+    /// Sends one command already formatted as RESP; its reply goes to `receiver` read in place (no
+    /// `RESPValue` built), or its failure. Fails `receiver` at once when the connection is not up.
+    func send(formatted command: ByteBuffer, to receiver: any RedisReplyReceiver) {
+        guard state == .ready || handshaking, let channel, let handler else {
+            receiver.failed(Failure.unavailable(lastError ?? "not connected"))
+            return
+        }
+        handler.enqueue(.receiver(receiver), deadline: .now() + timeout)
+        armWatchdog()
+        channel.writeAndFlush(command, promise: nil)
+    }
+
+    /// A buffer from the connection's allocator for `send(formatted:to:)`.
+    func buffer(capacity: Int) -> ByteBuffer {
+        channel?.allocator.buffer(capacity: capacity) ?? ByteBufferAllocator().buffer(capacity: capacity)
     }
 
     public func send(_ arguments: String...) -> EventLoopFuture<RESPValue> {
@@ -262,20 +279,38 @@ public final class RedisClient {
 @available(*, unavailable)
 extension RedisClient: Sendable {}
 
+/// Takes a reply read in place (valid only during `received`), or the command's failure.
+protocol RedisReplyReceiver: AnyObject {
+    func received(_ reply: RawReply)
+    func failed(_ error: any Error)
+}
+
 /// Parses replies with hiredis's reader and completes the oldest pending command with each.
 final class RedisChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
+    enum Completion {
+        case promise(EventLoopPromise<RESPValue>)
+        case receiver(any RedisReplyReceiver)
+
+        func fail(_ error: any Error) {
+            switch self {
+            case let .promise(promise): promise.fail(error)
+            case let .receiver(receiver): receiver.failed(error)
+            }
+        }
+    }
+
     private struct Pending {
-        let promise: EventLoopPromise<RESPValue>
+        let completion: Completion
         let deadline: NIODeadline
     }
 
     private let reader = RESPReader()
     private var pending: CircularBuffer<Pending> = []
 
-    func enqueue(_ promise: EventLoopPromise<RESPValue>, deadline: NIODeadline) {
-        pending.append(Pending(promise: promise, deadline: deadline))
+    func enqueue(_ completion: Completion, deadline: NIODeadline) {
+        pending.append(Pending(completion: completion, deadline: deadline))
     }
 
     var oldestDeadline: NIODeadline? { pending.first?.deadline }
@@ -284,13 +319,21 @@ final class RedisChannelHandler: ChannelInboundHandler {
         let buffer = unwrapInboundIn(data)
         do {
             try buffer.withUnsafeReadableBytes { try reader.feed($0) }
-            while let reply = try reader.next() {
-                guard let next = pending.popFirst() else {
-                    // A reply nobody asked for: the stream cannot be trusted any more.
+            while true {
+                // A reply nobody asked for means the stream cannot be trusted any more.
+                let delivered = try reader.nextRaw { reply -> Bool in
+                    guard let next = pending.popFirst() else { return false }
+                    switch next.completion {
+                    case let .promise(promise): promise.succeed(reply.value)
+                    case let .receiver(receiver): receiver.received(reply)
+                    }
+                    return true
+                }
+                guard let delivered else { break }
+                guard delivered else {
                     context.close(promise: nil)
                     return
                 }
-                next.promise.succeed(reply)
             }
         } catch {
             context.close(promise: nil)
@@ -303,7 +346,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func failAll(_ error: any Error) {
         while let next = pending.popFirst() {
-            next.promise.fail(error)
+            next.completion.fail(error)
         }
     }
 }

@@ -48,7 +48,7 @@ struct RateLimitPhase: RequestPhase {
             return storeError(route: route, limits: applied, shared: sharedLimits, outcomes: outcomes, local: local, exchange: exchange, loop: loop)
         }
         let promise = loop.eventLoop.makePromise(of: PhaseResult.self)
-        redis.take(shared).assumeIsolated().whenComplete { result in
+        redis.take(shared) { result in
             switch result {
             case let .success(taken):
                 for (position, outcome) in taken.enumerated() { outcomes[sharedIndex[position]] = outcome }
