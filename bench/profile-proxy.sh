@@ -7,7 +7,10 @@
 # and writes bench/results/profile-<UTC date>.md. Everything runs on 127.0.0.1 and stops by itself.
 #
 # Usage: bench/profile-proxy.sh [--no-build]
-# Environment (defaults): CONNECTIONS=64 THREADS=2 PROXY_THREADS=2 UPSTREAM_WORKERS=2 PROFILE_SECONDS=10
+# ROUTE=plain (default, no auth) | jwt (ES256 token, cached after the first request, sub forwarded as
+#   x-user-id, as the benchmark's JWT route) | limited (the same plus one Redis limit that never runs
+#   out, with a redis-server started here on BASE_PORT+3).
+# Environment (defaults): ROUTE=plain CONNECTIONS=64 THREADS=2 PROXY_THREADS=2 UPSTREAM_WORKERS=2 PROFILE_SECONDS=10
 #   SYSCALL_SECONDS=5 FREQUENCY=999 BASE_PORT=18410 RESULTS_DIR=bench/results KEEP_PERF_DATA= (a path)
 # Needs root (perf attaches to the proxy), and installs linux-perf, nginx, wrk, curl when missing.
 set -Eeuo pipefail
@@ -29,6 +32,8 @@ PROFILE_SECONDS="${PROFILE_SECONDS:-10}"
 SYSCALL_SECONDS="${SYSCALL_SECONDS:-5}"
 FREQUENCY="${FREQUENCY:-999}"
 BASE_PORT="${BASE_PORT:-18410}"
+ROUTE="${ROUTE:-plain}"
+case "$ROUTE" in plain|jwt|limited) ;; *) echo "profile-proxy: ROUTE must be plain, jwt or limited" >&2; exit 2 ;; esac
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
@@ -42,6 +47,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-li
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
+if [ "$ROUTE" = "limited" ]; then command -v redis-server >/dev/null 2>&1 || missing+=(redis-server); fi
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -62,9 +68,9 @@ fi
 demangle="$(command -v swift-demangle || true)"
 [ -n "$demangle" ] || die "swift-demangle is not on PATH (it ships with the Swift toolchain)"
 
-upstream_port=$((BASE_PORT)); proxy_port=$((BASE_PORT + 1)); admin_port=$((BASE_PORT + 2))
-for port in "$upstream_port" "$proxy_port" "$admin_port"; do
-  [ -z "$(ss -Htln "sport = :$port" 2>/dev/null)" ] || die "port $port is in use; set BASE_PORT to a free range (3 ports)"
+upstream_port=$((BASE_PORT)); proxy_port=$((BASE_PORT + 1)); admin_port=$((BASE_PORT + 2)); redis_port=$((BASE_PORT + 3))
+for port in "$upstream_port" "$proxy_port" "$admin_port" "$redis_port"; do
+  [ -z "$(ss -Htln "sport = :$port" 2>/dev/null)" ] || die "port $port is in use; set BASE_PORT to a free range (4 ports)"
 done
 
 work="$(mktemp -d /tmp/tollgate-profile.XXXXXX)"
@@ -107,13 +113,34 @@ http {
     }
 }
 EOF
+mkdir -p "$work/policies/keys"
+cp "$repo/Tests/Fixtures/jwt/policies/keys/ec-jwks.json" "$work/policies/keys/"
+token="$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(next(c["authorization"] for c in d["cases"] if c["name"] == "es256-valid-on-ec"))' "$repo/Tests/Fixtures/jwt/cases.json")"
 cat >"$work/policies/plain.yaml" <<'EOF'
 version: 1
+service: profile
+issuers:
+  ec: { issuer: https://ec.test, keys: [keys/ec-jwks.json], audiences: [conformance], algorithms: [ES256, ES384, ES512] }
+limits:
+  roomy: { rate: 1000000000/s, burst: 1000000000, key: [ip] }
 routes:
+  - name: jwt
+    match: { prefix: /jwt }
+    auth: { issuers: [ec] }
+    forward: { claims: { sub: x-user-id } }
+  - name: limited
+    match: { prefix: /limited }
+    auth: { issuers: [ec] }
+    forward: { claims: { sub: x-user-id } }
+    limits: [roomy]
   - name: plain
     match: { prefix: / }
     auth: none
 EOF
+case "$ROUTE" in
+  plain) path=/; wrk_header=() ;;
+  *) path=/$ROUTE; wrk_header=(-H "Authorization: $token") ;;
+esac
 
 wait_http() {
   for _ in $(seq 1 300); do
@@ -130,7 +157,7 @@ context_switches() {  # "VOLUNTARY INVOLUNTARY" over the proxy's threads
   cat /proc/"$proxy_pid"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { print v + 0, n + 0 }'
 }
 run_wrk() {  # run_wrk SECONDS: wrk in the background, bounded by its duration; sets wrk_pid
-  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${1}s" "http://127.0.0.1:$proxy_port/" >"$work/wrk.out" 2>&1 &
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d"${1}s" "${wrk_header[@]}" "http://127.0.0.1:$proxy_port$path" >"$work/wrk.out" 2>&1 &
   wrk_pid=$!
   started+=("$wrk_pid")
 }
@@ -140,12 +167,20 @@ upstream_pid=$!
 started+=("$upstream_pid")
 wait_http "http://127.0.0.1:$upstream_port/" "$upstream_pid" || die "upstream nginx did not start"
 
+redis_args=()
+if [ "$ROUTE" = "limited" ]; then
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" --daemonize no --loglevel warning \
+    </dev/null >"$work/redis.log" 2>&1 &
+  started+=("$!")
+  for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  redis_args=(--redis "redis://127.0.0.1:$redis_port")
+fi
 "$proxy_bin" run --upstream "http://127.0.0.1:$upstream_port" --listen "127.0.0.1:$proxy_port" \
   --admin "127.0.0.1:$admin_port" --policies "$work/policies" --threads "$PROXY_THREADS" --log-format json \
-  </dev/null >/dev/null 2>"$work/proxy.stderr" &
+  "${redis_args[@]}" </dev/null >/dev/null 2>"$work/proxy.stderr" &
 proxy_pid=$!
 started+=("$proxy_pid")
-wait_http "http://127.0.0.1:$admin_port/healthz" "$proxy_pid" || die "tollgate-proxy did not become healthy"
+wait_http "http://127.0.0.1:$admin_port/healthz" "$proxy_pid" || die "tollgate-proxy did not become healthy: $(tail -n 20 "$work/proxy.stderr")"
 
 # 1. perf, with context switches and requests counted over the same window.
 log "perf record -e cpu-clock -F $FREQUENCY -g -p $proxy_pid for ${PROFILE_SECONDS}s under wrk -t$THREADS -c$CONNECTIONS"
@@ -169,7 +204,7 @@ for name in "${syscalls[@]}"; do events="$events,syscalls:sys_enter_$name"; done
 # requests wrk counts and the system calls perf counts cover the same window.
 log "perf stat -e <syscall tracepoints> -p $proxy_pid -- wrk -t$THREADS -c$CONNECTIONS -d${SYSCALL_SECONDS}s"
 if perf stat -x, -e "$events" -p "$proxy_pid" -o "$work/syscalls.csv" -- \
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SYSCALL_SECONDS}s" "http://127.0.0.1:$proxy_port/" >"$work/wrk-syscalls.out" 2>"$work/perf-stat.stderr"; then
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"${SYSCALL_SECONDS}s" "${wrk_header[@]}" "http://127.0.0.1:$proxy_port$path" >"$work/wrk-syscalls.out" 2>"$work/perf-stat.stderr"; then
   syscall_requests="$(awk '/requests in/ { print $1 }' "$work/wrk-syscalls.out")"
 else
   log "perf stat on syscall tracepoints failed (no tracefs?): $(head -3 "$work/perf-stat.stderr")"
@@ -190,7 +225,7 @@ report="$RESULTS_DIR/profile-$stamp.md"
   echo "# tollgate-proxy profile, $stamp"
   echo
   echo "- git commit: $commit; binary sha256 $(sha256sum "$proxy_bin" | cut -c1-12); nproc $(nproc); kernel $(uname -r); $(perf --version)"
-  echo "- load: wrk -t$THREADS -c$CONNECTIONS http://127.0.0.1:$proxy_port/ (plain route, upstream nginx returning \"ok\\n\" with $UPSTREAM_WORKERS workers), proxy --threads $PROXY_THREADS, access log to /dev/null"
+  echo "- load: wrk -t$THREADS -c$CONNECTIONS http://127.0.0.1:$proxy_port$path (ROUTE=$ROUTE, upstream nginx returning \"ok\\n\" with $UPSTREAM_WORKERS workers), proxy --threads $PROXY_THREADS, access log to /dev/null"
   echo "- sampling: \`perf record -e cpu-clock -F $FREQUENCY -g -p PID -- sleep $PROFILE_SECONDS\` (software clock: this VM has no hardware counters)"
   echo "- under perf: $rps_under_perf req/s (wrk); $requests requests answered in the ${PROFILE_SECONDS}s window"
   awk -v r="$requests" -v v="$voluntary" -v n="$involuntary" 'BEGIN {

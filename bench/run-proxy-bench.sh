@@ -19,7 +19,7 @@
 # Needs root (or sudo) only when nginx, wrk or curl must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same pair at one connection (added latency), and redis-benchmark of the limit script's EVALSHA."; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
 
 build=1
 for arg in "$@"; do
@@ -39,6 +39,7 @@ UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-2}"
 BASE_PORT="${BASE_PORT:-18310}"
 QUIET_TIMEOUT="${QUIET_TIMEOUT:-120}"
 RATELIMIT="${RATELIMIT:-0}"
+RATELIMIT_ROUNDS="${RATELIMIT_ROUNDS:-3}"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
@@ -303,6 +304,7 @@ run_target() {  # run_target NAME URL PID [HEADER]: HEADER ("Name: value") goes 
   local per_request sys_per_request
   per_request="$(awk -v t="$target_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
   sys_per_request="$(awk -v t="$target_sys_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
+  last_rps="$rps" last_p50="$(to_ms "$p50")"
   rows+=("| $name | $(printf '%.0f' "$rps") | $(to_ms "$p50") | $(to_ms "$p99") | $(mib "${mem% *}") | $(mib "${mem#* }") | $cpu | $per_request | $sys_per_request | $upcpu | $problems |")
   raw_sections+=("### $name"$'\n\n'"\`$(wrk_cmd "$url")\`"$'\n\n```\n'"$out"$'\n```')
 }
@@ -442,7 +444,8 @@ service: bench
 issuers:
   rsa: { issuer: https://rsa.test, keys: [keys/rsa.pem], audiences: [conformance], algorithms: [RS256] }
 limits:
-  # Never runs out: every request still makes its EVALSHA round trip and writes its bucket.
+  # Never runs out: every request is still decided by Redis and writes its bucket (the requests of
+  # one event-loop turn share one EVALSHA; at one connection, each request is its own call).
   roomy: { rate: 1000000000/s, burst: 1000000000, key: [ip] }
 routes:
   - name: limited
@@ -467,17 +470,6 @@ EOF
   rl_pid=$!
   started+=("$rl_pid")
   wait_http "http://127.0.0.1:$admin_port/healthz" "$rl_pid" || die "tollgate-proxy (redis) did not become healthy: $(tail -20 "$work/proxy-rl.stderr")"
-  run_target "tollgate-proxy (RS256 route, no limit)" "http://127.0.0.1:$proxy_port/jwt" "$rl_pid" "Authorization: $rs_token"
-  run_target "tollgate-proxy (RS256 route + one Redis limit)" "http://127.0.0.1:$proxy_port/limited" "$rl_pid" "Authorization: $rs_token"
-  # Added latency at one connection (no queueing): p50 of the limited route minus the unlimited one.
-  saved=("$CONNECTIONS" "$THREADS")
-  CONNECTIONS=1 THREADS=1
-  run_target "tollgate-proxy, 1 connection (RS256 route, no limit)" "http://127.0.0.1:$proxy_port/jwt" "$rl_pid" "Authorization: $rs_token"
-  run_target "tollgate-proxy, 1 connection (RS256 route + one Redis limit)" "http://127.0.0.1:$proxy_port/limited" "$rl_pid" "Authorization: $rs_token"
-  CONNECTIONS="${saved[0]}" THREADS="${saved[1]}"
-  rl_metrics="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(ratelimit_decisions_total|store_errors_total|auth_decisions_total)' || true)"
-  stop_pid "$rl_pid"
-
   # HAProxy: the same RS256 check (jwt_verify against the same PEM, every request: HAProxy has no
   # verified-token cache) and a per-source-IP request-rate stick table whose limit is never reached.
   cat >"$rl_dir/haproxy.cfg" <<EOF
@@ -510,11 +502,38 @@ EOF
   haproxy_pid=$!
   started+=("$haproxy_pid")
   for _ in $(seq 1 100); do curl -fs -o /dev/null -H "Authorization: $rs_token" "http://127.0.0.1:$haproxy_port/" && break; sleep 0.1; done
-  run_target "haproxy $("$haproxy_bin" -v | head -1 | awk '{print $3}') (jwt_verify RS256 + stick-table)" "http://127.0.0.1:$haproxy_port/" "$haproxy_pid" "Authorization: $rs_token"
-  saved=("$CONNECTIONS" "$THREADS")
-  CONNECTIONS=1 THREADS=1
-  run_target "haproxy, 1 connection (jwt_verify RS256 + stick-table)" "http://127.0.0.1:$haproxy_port/" "$haproxy_pid" "Authorization: $rs_token"
-  CONNECTIONS="${saved[0]}" THREADS="${saved[1]}"
+  haproxy_name="haproxy $("$haproxy_bin" -v | head -1 | awk '{print $3}')"
+
+  # Rounds, alternating the targets, so that a slow phase of the machine hits all of them alike;
+  # the summary takes medians over rounds. The 1-connection pair gives the added latency without
+  # queueing (each request alone in its event-loop turn: one Redis round trip each).
+  rl_summary=()
+  redis_cpu_notes=()
+  for round in $(seq 1 "$RATELIMIT_ROUNDS"); do
+    run_target "tollgate-proxy (RS256 route, no limit), round $round" "http://127.0.0.1:$proxy_port/jwt" "$rl_pid" "Authorization: $rs_token"
+    free_rps="$last_rps" free_p50="$last_p50"
+    redis0="$(cpu_ticks "$redis_pid")"; rt0="$(date +%s.%N)"
+    run_target "tollgate-proxy (RS256 route + one Redis limit), round $round" "http://127.0.0.1:$proxy_port/limited" "$rl_pid" "Authorization: $rs_token"
+    redis1="$(cpu_ticks "$redis_pid")"; rt1="$(date +%s.%N)"
+    limited_rps="$last_rps" limited_p50="$last_p50"
+    redis_cpu_notes+=("round $round: redis-server used $(cpu_percent $((redis1 - redis0)) "$(awk -v a="$rt0" -v b="$rt1" 'BEGIN { print b - a }')")% of a core during the limited run (warm-up included)")
+    run_target "$haproxy_name (jwt_verify RS256 + stick-table), round $round" "http://127.0.0.1:$haproxy_port/" "$haproxy_pid" "Authorization: $rs_token"
+    haproxy_rps="$last_rps" haproxy_p50="$last_p50"
+    saved=("$CONNECTIONS" "$THREADS")
+    CONNECTIONS=1 THREADS=1
+    run_target "tollgate-proxy, 1 connection (RS256 route, no limit), round $round" "http://127.0.0.1:$proxy_port/jwt" "$rl_pid" "Authorization: $rs_token"
+    free1_p50="$last_p50"
+    run_target "tollgate-proxy, 1 connection (RS256 route + one Redis limit), round $round" "http://127.0.0.1:$proxy_port/limited" "$rl_pid" "Authorization: $rs_token"
+    limited1_p50="$last_p50"
+    run_target "haproxy, 1 connection (jwt_verify RS256 + stick-table), round $round" "http://127.0.0.1:$haproxy_port/" "$haproxy_pid" "Authorization: $rs_token"
+    haproxy1_p50="$last_p50"
+    CONNECTIONS="${saved[0]}" THREADS="${saved[1]}"
+    rl_summary+=("$(awk -v l="$limited_rps" -v h="$haproxy_rps" -v f="$free_rps" -v lp="$limited_p50" -v fp="$free_p50" \
+      -v l1="$limited1_p50" -v f1="$free1_p50" -v h1="$haproxy1_p50" -v r="$round" \
+      'BEGIN { printf "%d %.0f %.0f %.0f %.3f %.0f %.0f %.0f %.0f", r, l, f, h, l / h, (lp - fp) * 1000, (l1 - f1) * 1000, f1 * 1000, h1 * 1000 }')")
+  done
+  rl_metrics="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(ratelimit_decisions_total|store_errors_total|auth_decisions_total)' || true)"
+  stop_pid "$rl_pid"
   stop_pid "$haproxy_pid"
 
   # The store's own ceiling: redis-benchmark of the same script, one bucket per request like the route's.
@@ -639,6 +658,22 @@ kernel does inside the target's send calls."
   echo
   if [ "$RATELIMIT" = "1" ]; then
     echo "## Rate-limit targets (RATELIMIT=1)"
+    echo
+    echo "Per round (targets alternated within each round; p50 deltas in µs, from wrk's p50s above):"
+    echo
+    echo "| round | limited req/s | no-limit req/s | haproxy req/s | limited ÷ haproxy | p50 added, $CONNECTIONS connections | p50 added, 1 connection | no-limit p50, 1 conn (µs) | haproxy p50, 1 conn (µs) |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for line in "${rl_summary[@]}"; do
+      read -r r l f h ratio dp dp1 f1 h1 <<<"$line"
+      echo "| $r | $l | $f | $h | $ratio | $dp | $dp1 | $f1 | $h1 |"
+    done
+    printf '%s\n' "${rl_summary[@]}" | awk '
+      { ratio[NR] = $5; d[NR] = $6; d1[NR] = $7 }
+      function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+      END { printf "| median | | | | %.3f | %.0f | %.0f | | |\n", median(ratio, NR), median(d, NR), median(d1, NR) }'
+    echo
+    printf -- '- %s\n' "${redis_cpu_notes[@]}"
     echo
     echo "tollgate-proxy policy (\$TMP/ratelimit/policies/ratelimit.yaml), run with \`--redis redis://127.0.0.1:$redis_port --redis-timeout 50ms\`:"
     echo
