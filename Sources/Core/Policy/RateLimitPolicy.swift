@@ -19,6 +19,25 @@ public struct RateLimitPolicy: Sendable, Hashable {
     /// True: counted in this process only, never in Redis.
     public let local: Bool
     public let location: SourceLocation
+    /// The limit's `RateLimit-Policy` item, `"per-user";q=20;w=2`: its name, the bucket's capacity
+    /// and the seconds it takes to refill from empty (draft-ietf-httpapi-ratelimit-headers). Made
+    /// once here rather than on every admitted request.
+    public let policyItem: String
+
+    public init(
+        name: String, rate: Rate, burst: Int, key: [KeyPart], cost: Int, onError: OnError, local: Bool, location: SourceLocation
+    ) {
+        self.name = name
+        self.rate = rate
+        self.burst = burst
+        self.key = key
+        self.cost = cost
+        self.onError = onError
+        self.local = local
+        self.location = location
+        let window = max(1, Int((Double(burst) / rate.tokensPerSecond).rounded(.up)))
+        self.policyItem = "\"\(name)\";q=\(burst);w=\(window)"
+    }
 
     /// True when the bucket can only be keyed for a request that carries a verified token.
     public var needsToken: Bool { key.contains(where: \.needsToken) }

@@ -42,10 +42,11 @@ struct RateLimitPhase: RequestPhase {
         guard let redis = loop.redis, !shared.isEmpty else {
             return decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop)
         }
-        let sharedLimits = sharedIndex.map { applied[$0] }
         guard redis.isUp else {
             // The circuit is open: no waiting on a Redis that is down.
-            return storeError(route: route, limits: applied, shared: sharedLimits, outcomes: outcomes, local: local, exchange: exchange, loop: loop)
+            return storeError(
+                route: route, limits: applied, shared: sharedIndex.map { applied[$0] }, outcomes: outcomes, local: local,
+                exchange: exchange, loop: loop)
         }
         let promise = loop.eventLoop.makePromise(of: PhaseResult.self)
         redis.take(shared) { result in
@@ -57,7 +58,8 @@ struct RateLimitPhase: RequestPhase {
                 promise.succeed(decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop))
             case .failure:
                 promise.succeed(storeError(
-                    route: route, limits: applied, shared: sharedLimits, outcomes: outcomes, local: local, exchange: exchange, loop: loop))
+                    route: route, limits: applied, shared: sharedIndex.map { applied[$0] }, outcomes: outcomes, local: local,
+                    exchange: exchange, loop: loop))
             }
         }
         return .suspend(promise.futureResult)
@@ -95,7 +97,7 @@ struct RateLimitPhase: RequestPhase {
                 status: .tooManyRequests, slug: "rate-limited", title: "Too Many Requests",
                 detail: "limit \(limit.name) allows \(limit.rate) with a burst of \(limit.burst); retry in \(retryAfter) s")
             problem.headers.append(("retry-after", String(retryAfter)))
-            problem.headers.append(("ratelimit-policy", Self.policyField(limit)))
+            problem.headers.append(("ratelimit-policy", limit.policyItem))
             problem.headers.append(("ratelimit", Self.field(limit, remaining: 0, seconds: retryAfter)))
             problem.decision = "rate-limited:\(limit.name)"
             return .respond(problem)
@@ -108,7 +110,7 @@ struct RateLimitPhase: RequestPhase {
         }
         if let tightest, let outcome = outcomes[tightest] {
             let limit = limits[tightest]
-            exchange.responseHeaders.append(("ratelimit-policy", Self.policyField(limit)))
+            exchange.responseHeaders.append(("ratelimit-policy", limit.policyItem))
             exchange.responseHeaders.append((
                 "ratelimit", Self.field(limit, remaining: outcome.remaining, seconds: Self.seconds(outcome.waitMicroseconds))))
         }
@@ -120,12 +122,6 @@ struct RateLimitPhase: RequestPhase {
         microseconds <= 0 ? 0 : max(1, Int((microseconds / 1_000_000).rounded(.up)))
     }
 
-    /// `"per-user";q=20;w=2`: the bucket's capacity and the seconds it takes to refill from empty
-    /// (draft-ietf-httpapi-ratelimit-headers).
-    static func policyField(_ limit: RateLimitPolicy) -> String {
-        let window = max(1, Int((Double(limit.burst) / limit.rate.tokensPerSecond).rounded(.up)))
-        return "\"\(limit.name)\";q=\(limit.burst);w=\(window)"
-    }
 
     /// `"per-user";r=0;t=1`: tokens left and the seconds until the bucket is full again (or, refused,
     /// until the request could pass).
@@ -138,7 +134,9 @@ struct RateLimitPhase: RequestPhase {
 /// two different requests never share a bucket by accident of concatenation.
 enum BucketKey {
     static func make(_ limit: RateLimitPolicy, service: String?, route: String, exchange: Exchange) -> String? {
-        var key = "tg:"
+        var key = ""
+        key.reserveCapacity(24 + (service?.utf8.count ?? 0) + limit.name.utf8.count + 40 * limit.key.count)
+        key += "tg:"
         append(service ?? "", to: &key)
         key += ":"
         append(limit.name, to: &key)
