@@ -91,7 +91,7 @@ struct AuthenticatePhase: RequestPhase {
         while rest.first == " " { rest = rest.dropFirst() }
         while rest.last == " " { rest = rest.dropLast() }
         // Byte search: `contains(" ")` on a Substring would be Foundation's locale-aware string search.
-        guard !rest.isEmpty, !rest.utf8.contains(UInt8(ascii: " ")) else { return nil }
+        guard !rest.isEmpty, !HeaderBytes.contains(rest, byte: UInt8(ascii: " ")) else { return nil }
         return rest
     }
 }
