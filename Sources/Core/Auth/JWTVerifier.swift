@@ -152,7 +152,9 @@ public enum JWTVerifier {
         let skew = issuer.clockSkew.secondsDouble
         guard let exp = claims["exp"] else { return .failure(JWTFailure(.missingExpiry, "the token has no exp")) }
         guard let expiresAt = exp.numberValue else { return .failure(JWTFailure(.malformed, "exp is not a number")) }
-        guard now <= expiresAt + skew else { return .failure(JWTFailure(.expired, "the token has expired")) }
+        // RFC 7519 §4.1.4: valid only while the current time is before `exp` (plus the leeway).
+        let leeway = issuer.expiryLeeway?.secondsDouble ?? skew
+        guard now < expiresAt + leeway else { return .failure(JWTFailure(.expired, "the token has expired")) }
         for (name, reason) in [("nbf", JWTFailure.Reason.notYetValid), ("iat", .issuedInFuture)] {
             guard let claim = claims[name] else { continue }
             guard let value = claim.numberValue else { return .failure(JWTFailure(.malformed, "\(name) is not a number")) }

@@ -27,14 +27,19 @@ public struct IssuerPolicy: Sendable, Hashable {
     public let clockSkew: Duration
     public let refresh: Duration
     public let location: SourceLocation
+    /// How long after `exp` a token still passes; nil: `clockSkew`, as for `nbf`/`iat`.
+    public var expiryLeeway: Duration? = nil
 }
 
 extension IssuerPolicy {
     /// An issuer that is not read from a policy file: the control plane checking its own tokens
-    /// with its key ring (the keys are handed to `JWTVerifier` directly).
+    /// with its key ring (the keys are handed to `JWTVerifier` directly). Its own tokens get no grace
+    /// after `exp` (RFC 7519: the current time must be before it); `clockSkew` still applies to
+    /// `nbf`/`iat`, for replicas whose clocks differ slightly.
     public static func signedHere(issuer: String, algorithms: [JWTAlgorithm], clockSkew: Duration = .seconds(30)) -> IssuerPolicy {
         IssuerPolicy(
             name: "tollgate-control", issuer: issuer, keySource: .keyFiles([]), audiences: [], algorithms: algorithms,
-            clockSkew: clockSkew, refresh: .seconds(300), location: SourceLocation(file: "tollgate-control", line: 0, column: 0))
+            clockSkew: clockSkew, refresh: .seconds(300), location: SourceLocation(file: "tollgate-control", line: 0, column: 0),
+            expiryLeeway: .zero)
     }
 }

@@ -88,6 +88,18 @@ struct SignatureTests {
         let base = #""iss":"https://hmac.test","aud":"conformance""#
         #expect(verify("{\(base),\"exp\":1000}", now: 1029) == nil)
         #expect(verify("{\(base),\"exp\":1000}", now: 1031) == .expired)
+        #expect(verify("{\(base),\"exp\":1000}", now: 1030) == .expired, "valid only before exp + skew")
+        // The control plane's own tokens: no leeway after exp, the skew still for nbf.
+        let own = IssuerPolicy.signedHere(issuer: "https://hmac.test", algorithms: [.hs256])
+        func verifyOwn(_ claims: String, now: Double) -> JWTFailure.Reason? {
+            switch JWTVerifier.verify(token(claims), issuers: [own], now: now, signatures: SignatureVerifier(), keys: { _ in keys }) {
+            case .success: nil
+            case let .failure(failure): failure.reason
+            }
+        }
+        #expect(verifyOwn("{\"iss\":\"https://hmac.test\",\"exp\":1000}", now: 999.5) == nil)
+        #expect(verifyOwn("{\"iss\":\"https://hmac.test\",\"exp\":1000}", now: 1000) == .expired)
+        #expect(verifyOwn("{\"iss\":\"https://hmac.test\",\"exp\":5000,\"nbf\":1029}", now: 1000) == nil)
         #expect(verify("{\(base),\"exp\":5000,\"nbf\":1029}", now: 1000) == nil)
         #expect(verify("{\(base),\"exp\":5000,\"nbf\":1031}", now: 1000) == .notYetValid)
         #expect(verify("{\(base),\"exp\":5000,\"iat\":1031}", now: 1000) == .issuedInFuture)
