@@ -46,26 +46,27 @@ enum ClientStore {
         return (try rows.map(record), Int(total))
     }
 
-    static func delete(_ clientID: String, on executor: any SQLExecutor) async throws {
-        try await executor.execute("DELETE FROM clients WHERE client_id = ?", [.text(clientID)])
-    }
-
-    static func delete(_ clientID: String, version: Int64, on executor: any SQLExecutor) async throws {
-        try await executor.execute("DELETE FROM clients WHERE client_id = ? AND version = ?", [.text(clientID), .int(version)])
+    /// Deletes the client; with `version`, only the client at that version (nothing changes when
+    /// another write got there first).
+    static func delete(_ clientID: String, version: Int64? = nil, on executor: any SQLExecutor) async throws {
+        let (condition, bindings) = matching(clientID, version: version)
+        try await executor.execute("DELETE FROM clients WHERE \(condition)", bindings)
     }
 
     /// Replaces the secret; with `version`, only of the client at that version (nothing changes when
     /// another write got there first: the caller re-reads and does not find its hash).
     static func replaceSecret(_ clientID: String, version: Int64?, hash: String, now: Int64, on executor: any SQLExecutor) async throws {
-        if let version {
-            try await executor.execute(
-                "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ? AND version = ?",
-                [.text(hash), .int(now), .text(clientID), .int(version)])
-        } else {
-            try await executor.execute(
-                "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE client_id = ?",
-                [.text(hash), .int(now), .text(clientID)])
-        }
+        let (condition, bindings) = matching(clientID, version: version)
+        try await executor.execute(
+            "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE \(condition)",
+            [.text(hash), .int(now)] + bindings)
+    }
+
+    /// The client, at `version` when one is given (a condition added, not a `? IS NULL` trick:
+    /// PostgreSQL cannot type a NULL parameter compared with nothing).
+    private static func matching(_ clientID: String, version: Int64?) -> (String, [SQLValue]) {
+        guard let version else { return ("client_id = ?", [.text(clientID)]) }
+        return ("client_id = ? AND version = ?", [.text(clientID), .int(version)])
     }
 
     private static func record(_ row: SQLRow) throws -> ClientRecord {
