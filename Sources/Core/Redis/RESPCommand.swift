@@ -6,23 +6,9 @@ import NIOCore
 /// NIO Redis client writes to its channel. Arguments are binary-safe (lengths, not NUL-terminated).
 public enum RESPCommand {
     public static func format(_ arguments: [[UInt8]]) -> [UInt8] {
-        precondition(!arguments.isEmpty, "a Redis command needs at least its name")
-        // hiredis wants parallel arrays of pointers and lengths; keep the storage alive meanwhile.
-        let storage = arguments.map { bytes -> UnsafeMutableRawBufferPointer in
-            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
-            buffer.copyBytes(from: bytes)
-            return buffer
-        }
-        defer { storage.forEach { $0.deallocate() } }
-        var argv: [UnsafePointer<CChar>?] = storage.map {
-            UnsafePointer($0.baseAddress!.assumingMemoryBound(to: CChar.self))
-        }
-        var lengths: [Int] = arguments.map(\.count)
-        var output: UnsafeMutablePointer<CChar>?
-        let length = redisFormatCommandArgv(&output, Int32(arguments.count), &argv, &lengths)
-        guard length > 0, let output else { preconditionFailure("redisFormatCommandArgv: out of memory") }
-        defer { redisFreeCommand(output) }
-        return Array(UnsafeRawBufferPointer(start: output, count: Int(length)))
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        format(Arguments(arguments), into: &buffer)
+        return Array(buffer.readableBytesView)
     }
 
     /// Formats `arguments` (stored back to back) and appends the command to `buffer`: one
@@ -54,6 +40,14 @@ public enum RESPCommand {
 
         init(capacity: Int) {
             bytes.reserveCapacity(capacity)
+        }
+
+        init(_ arguments: [[UInt8]]) {
+            self.init(capacity: arguments.reduce(0) { $0 + $1.count })
+            for argument in arguments {
+                bytes.append(contentsOf: argument)
+                ends.append(bytes.count)
+            }
         }
 
         mutating func append(_ text: String) {

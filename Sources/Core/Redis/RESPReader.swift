@@ -45,11 +45,7 @@ public final class RESPReader {
 
     /// The next complete reply, or nil until more bytes arrive.
     public func next() throws(ProtocolError) -> RESPValue? {
-        var reply: UnsafeMutableRawPointer?
-        guard redisReaderGetReply(reader, &reply) == REDIS_OK else { throw ProtocolError(description: errorText()) }
-        guard let reply else { return nil }
-        defer { freeReplyObject(reply) }
-        return Self.convert(reply.assumingMemoryBound(to: redisReply.self))
+        try nextRaw(\.value)
     }
 
     /// The next complete reply, handed to `body` as hiredis's own tree (valid only during the call,

@@ -117,16 +117,11 @@ public final class RedisClient {
 
     /// Sends one command; fails at once with `.unavailable` when the connection is not up.
     public func send(_ arguments: [[UInt8]]) -> EventLoopFuture<RESPValue> {
-        guard state == .ready || handshaking, let channel, let handler else {
-            return loop.makeFailedFuture(Failure.unavailable(lastError ?? "not connected"))
-        }
-        let promise = loop.makePromise(of: RESPValue.self)
-        handler.enqueue(.promise(promise), deadline: .now() + timeout)
-        armWatchdog()
-        var buffer = channel.allocator.buffer(capacity: 64)
-        buffer.writeBytes(RESPCommand.format(arguments))
-        channel.writeAndFlush(buffer, promise: nil)
-        return promise.futureResult
+        let receiver = PromiseReceiver(loop.makePromise(of: RESPValue.self))
+        var buffer = buffer(capacity: 64)
+        RESPCommand.format(RESPCommand.Arguments(arguments), into: &buffer)
+        send(formatted: buffer, to: receiver)
+        return receiver.promise.futureResult
     }
 
     /// Sends one command already formatted as RESP; its reply goes to `receiver` read in place (no
@@ -136,7 +131,7 @@ public final class RedisClient {
             receiver.failed(Failure.unavailable(lastError ?? "not connected"))
             return
         }
-        handler.enqueue(.receiver(receiver), deadline: .now() + timeout)
+        handler.enqueue(receiver, deadline: .now() + timeout)
         armWatchdog()
         channel.writeAndFlush(command, promise: nil)
     }
@@ -285,32 +280,37 @@ protocol RedisReplyReceiver: AnyObject {
     func failed(_ error: any Error)
 }
 
+/// The reply as a `RESPValue`, for `send(_:)`.
+private final class PromiseReceiver: RedisReplyReceiver {
+    let promise: EventLoopPromise<RESPValue>
+
+    init(_ promise: EventLoopPromise<RESPValue>) {
+        self.promise = promise
+    }
+
+    func received(_ reply: RawReply) {
+        promise.succeed(reply.value)
+    }
+
+    func failed(_ error: any Error) {
+        promise.fail(error)
+    }
+}
+
 /// Parses replies with hiredis's reader and completes the oldest pending command with each.
 final class RedisChannelHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
-    enum Completion {
-        case promise(EventLoopPromise<RESPValue>)
-        case receiver(any RedisReplyReceiver)
-
-        func fail(_ error: any Error) {
-            switch self {
-            case let .promise(promise): promise.fail(error)
-            case let .receiver(receiver): receiver.failed(error)
-            }
-        }
-    }
-
     private struct Pending {
-        let completion: Completion
+        let receiver: any RedisReplyReceiver
         let deadline: NIODeadline
     }
 
     private let reader = RESPReader()
     private var pending: CircularBuffer<Pending> = []
 
-    func enqueue(_ completion: Completion, deadline: NIODeadline) {
-        pending.append(Pending(completion: completion, deadline: deadline))
+    func enqueue(_ receiver: any RedisReplyReceiver, deadline: NIODeadline) {
+        pending.append(Pending(receiver: receiver, deadline: deadline))
     }
 
     var oldestDeadline: NIODeadline? { pending.first?.deadline }
@@ -323,10 +323,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
                 // A reply nobody asked for means the stream cannot be trusted any more.
                 let delivered = try reader.nextRaw { reply -> Bool in
                     guard let next = pending.popFirst() else { return false }
-                    switch next.completion {
-                    case let .promise(promise): promise.succeed(reply.value)
-                    case let .receiver(receiver): receiver.received(reply)
-                    }
+                    next.receiver.received(reply)
                     return true
                 }
                 guard let delivered else { break }
@@ -346,7 +343,7 @@ final class RedisChannelHandler: ChannelInboundHandler {
 
     func failAll(_ error: any Error) {
         while let next = pending.popFirst() {
-            next.completion.fail(error)
+            next.receiver.failed(error)
         }
     }
 }
