@@ -59,7 +59,7 @@ struct ForwardPhase {
             text = parts.joined(separator: ",")
         case .null, .object: return nil
         }
-        guard text.utf8.count <= 4096, !text.utf8.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else { return nil }
+        guard text.utf8.count <= 4096, !HeaderBytes.hasControlByte(text) else { return nil }
         return text
     }
 
