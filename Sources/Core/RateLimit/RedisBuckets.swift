@@ -129,25 +129,32 @@ public final class RedisBuckets {
 
     public var isUp: Bool { client.state == .ready }
 
-    /// Every bucket of a request, decided in the round trip of the current turn's batch; `completion`
-    /// runs on the loop with one outcome per bucket, in order. Call it on the client's loop.
-    public func take(_ requests: [Request], completion: @escaping Completion) {
+    /// Every bucket of a request, decided in the round trip of the current turn's batch: `waiter` is
+    /// told once, on the loop, with one outcome per bucket in order, and never before `take`
+    /// returns. Call it on the client's loop. The waiter is held until then (no closure is made).
+    public func take(_ requests: [Request], waiter: any BucketsWaiter) {
         precondition(!requests.isEmpty, "a take needs at least one bucket")
         guard isUp else {
-            completion(.failure(.unavailable(client.lastError ?? "not connected")))
+            let failure = RedisClient.Failure.unavailable(client.lastError ?? "not connected")
+            client.loop.assumeIsolated().execute { waiter.bucketsTaken(.failure(failure)) }
             return
         }
         if let batch {
-            batch.add(requests, completion)
+            batch.add(requests, waiter)
             if batch.requestCount >= Self.maximumBatch { flush() }
             return
         }
         let batch = Batch()
-        batch.add(requests, completion)
+        batch.add(requests, waiter)
         self.batch = batch
         client.loop.assumeIsolated().execute { [self] in
             if self.batch === batch { flush() }
         }
+    }
+
+    /// The same, with a closure.
+    public func take(_ requests: [Request], completion: @escaping Completion) {
+        take(requests, waiter: ClosureWaiter(completion))
     }
 
     /// The same, as a future.
@@ -155,6 +162,14 @@ public final class RedisBuckets {
         let promise = client.loop.makePromise(of: [TokenBucket.Outcome].self)
         take(requests) { result in promise.completeWith(result.mapError { $0 as any Error }) }
         return promise.futureResult
+    }
+
+    private final class ClosureWaiter: BucketsWaiter {
+        let completion: Completion
+        init(_ completion: @escaping Completion) { self.completion = completion }
+        func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>) {
+            completion(result.map(Array.init))
+        }
     }
 
     /// Sends the current batch now.
@@ -168,7 +183,7 @@ public final class RedisBuckets {
     final class Batch: RedisReplyReceiver {
         struct Group {
             let requests: [Request]
-            var waiters: [Completion]
+            var waiters: [any BucketsWaiter]
         }
 
         private(set) var groups: [Group] = []
@@ -176,7 +191,7 @@ public final class RedisBuckets {
         private weak var client: RedisClient?
         private var retried = false
 
-        func add(_ requests: [Request], _ completion: @escaping Completion) {
+        func add(_ requests: [Request], _ waiter: any BucketsWaiter) {
             requestCount += 1
             // Most turns hold one group or a few; look at the last few only, so a turn with many
             // distinct keys stays linear.
@@ -184,12 +199,12 @@ public final class RedisBuckets {
             let oldest = max(0, groups.count - 8)
             while index >= oldest {
                 if Self.same(groups[index].requests, requests) {
-                    groups[index].waiters.append(completion)
+                    groups[index].waiters.append(waiter)
                     return
                 }
                 index -= 1
             }
-            groups.append(Group(requests: requests, waiters: [completion]))
+            groups.append(Group(requests: requests, waiters: [waiter]))
         }
 
         private static func same(_ a: [Request], _ b: [Request]) -> Bool {
@@ -252,19 +267,20 @@ public final class RedisBuckets {
             }
             var position = 0
             for group in groups {
+                let buckets = group.requests.count
                 for waiter in group.waiters {
-                    waiter(.success(outcomes[position]))
-                    position += 1
+                    waiter.bucketsTaken(.success(outcomes[position..<position + buckets]))
+                    position += buckets
                 }
             }
         }
 
-        /// Per request, in the order of `groups` and their waiters, its outcomes; nil when the reply
-        /// does not have the script's shape.
-        private func decode(_ reply: RawReply) -> [[TokenBucket.Outcome]]? {
+        /// Every request's outcomes back to back, in the order of `groups` and their waiters (each
+        /// request of a group has one per bucket); nil when the reply does not have the script's shape.
+        private func decode(_ reply: RawReply) -> [TokenBucket.Outcome]? {
             guard let count = reply.count else { return nil }
-            var all: [[TokenBucket.Outcome]] = []
-            all.reserveCapacity(requestCount)
+            var all: [TokenBucket.Outcome] = []
+            all.reserveCapacity(groups.reduce(0) { $0 + $1.requests.count * $1.waiters.count })
             var position = 0
             func next() -> Int? {
                 guard position < count, let value = reply.integer(at: position) else { return nil }
@@ -276,23 +292,21 @@ public final class RedisBuckets {
                 let requests = group.waiters.count
                 guard let admitted = next(), admitted >= 0, admitted <= requests else { return nil }
                 for _ in 0..<admitted {
-                    var outcomes: [TokenBucket.Outcome] = []
-                    outcomes.reserveCapacity(buckets)
                     for _ in 0..<buckets {
                         guard let remaining = next(), let wait = next() else { return nil }
-                        outcomes.append(TokenBucket.Outcome(allowed: true, newTAT: 0, remaining: remaining, waitMicroseconds: Double(wait)))
+                        all.append(TokenBucket.Outcome(allowed: true, newTAT: 0, remaining: remaining, waitMicroseconds: Double(wait)))
                     }
-                    all.append(outcomes)
                 }
                 if admitted < requests {
-                    var refusal: [TokenBucket.Outcome] = []
-                    refusal.reserveCapacity(buckets)
+                    let refusalStart = all.count
                     for _ in 0..<buckets {
                         guard let allowed = next(), let remaining = next(), let wait = next() else { return nil }
-                        refusal.append(TokenBucket.Outcome(allowed: allowed == 1, newTAT: 0, remaining: remaining, waitMicroseconds: Double(wait)))
+                        all.append(TokenBucket.Outcome(allowed: allowed == 1, newTAT: 0, remaining: remaining, waitMicroseconds: Double(wait)))
                     }
-                    guard refusal.contains(where: { !$0.allowed }) else { return nil }
-                    for _ in admitted..<requests { all.append(refusal) }
+                    guard all[refusalStart...].contains(where: { !$0.allowed }) else { return nil }
+                    for _ in (admitted + 1)..<requests {
+                        all.append(contentsOf: all[refusalStart..<refusalStart + buckets])
+                    }
                 }
             }
             return position == count ? all : nil
@@ -301,7 +315,7 @@ public final class RedisBuckets {
         func failed(_ error: any Error) {
             let failure = error as? RedisClient.Failure ?? .server("\(error)")
             for group in groups {
-                for waiter in group.waiters { waiter(.failure(failure)) }
+                for waiter in group.waiters { waiter.bucketsTaken(.failure(failure)) }
             }
         }
     }
@@ -309,3 +323,9 @@ public final class RedisBuckets {
 
 @available(*, unavailable)
 extension RedisBuckets: Sendable {}
+
+/// Who waits for a `RedisBuckets.take`: told once, on the store's loop, with one outcome per bucket
+/// of the request, in order (a slice of the batch's outcomes: no array per request).
+public protocol BucketsWaiter: AnyObject {
+    func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>)
+}

@@ -57,12 +57,16 @@ struct AuthenticatePhase: RequestPhase {
         case let .failure(failure):
             if mayRefetch, failure.reason == .unknownKey || failure.reason == .keysUnavailable, let issuer = failure.issuerName,
                let fetched = loop.jwks?.refetch(issuer: issuer, early: failure.reason == .unknownKey) {
-                let promise = loop.eventLoop.makePromise(of: PhaseResult.self)
                 fetched.hop(to: loop.eventLoop).assumeIsolated().whenComplete { _ in
-                    promise.succeed(self.authenticate(
-                        Substring(token), requirement: requirement, route: route, exchange: exchange, loop: loop, mayRefetch: false))
+                    // Through the loop's queue: a fetch already finished completes this at once, and a
+                    // pending phase must not resume before it has returned `.pending`.
+                    loop.eventLoop.assumeIsolated().execute {
+                        loop.phases.resume(exchange, with: self.authenticate(
+                            Substring(token), requirement: requirement, route: route, exchange: exchange, loop: loop, mayRefetch: false),
+                            on: loop)
+                    }
                 }
-                return .suspend(promise.futureResult)
+                return .pending
             }
             return deny(failure, route: route, loop: loop)
         }

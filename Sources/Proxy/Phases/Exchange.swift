@@ -32,6 +32,11 @@ final class Exchange: RoutableRequest {
     var token: VerifiedToken?
     /// Added to the upstream's response (the `RateLimit` fields of an admitted request).
     var responseHeaders: [(String, String)] = []
+    /// While a phase waits on I/O: its index and who hears the chain's outcome (see `PhaseChain`).
+    var phaseIndex = 0
+    var phaseDelegate: (any PhaseChainDelegate)?
+    /// While the rate-limit phase waits on Redis: its limits and where they stand.
+    var pendingLimits: RateLimitPhase.Pending?
     var upstreamStart: NIODeadline?
     var upstreamEnd: NIODeadline?
 

@@ -11,69 +11,104 @@ import NIOHTTP1
 struct RateLimitPhase: RequestPhase {
     let name = "rate-limit"
 
+    /// A limit that applies to this request: its place in the route's `limits`, its bucket key, its
+    /// store, and (once decided) its outcome; nil when it was not evaluated (its store failed, or an
+    /// earlier store already refused).
+    struct Applied {
+        let index: Int
+        let key: String
+        let local: Bool
+        var outcome: TokenBucket.Outcome?
+    }
+
+    /// What waits on the Redis round trip (kept on the exchange, which is the store's waiter).
+    struct Pending {
+        let route: Route
+        var applied: [Applied]
+        let loop: LoopContext
+    }
+
     func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
         guard let route = exchange.route, !route.limits.isEmpty else { return .proceed }
-        var applied: [RateLimitPolicy] = []
-        var local: [(key: String, bucket: TokenBucket)] = [], localIndex: [Int] = []
-        var shared: [(key: String, bucket: TokenBucket)] = [], sharedIndex: [Int] = []
-        for limit in route.limits {
+        var applied: [Applied] = []
+        applied.reserveCapacity(route.limits.count)
+        var localCount = 0
+        for (index, limit) in route.limits.enumerated() {
             guard let key = BucketKey.make(limit, service: exchange.snapshot.service, route: route.name, exchange: exchange) else {
                 loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "skipped")
                 continue
             }
-            if limit.local || loop.redis == nil {
-                local.append((key, TokenBucket(limit)))
-                localIndex.append(applied.count)
-            } else {
-                shared.append((key, TokenBucket(limit)))
-                sharedIndex.append(applied.count)
-            }
-            applied.append(limit)
+            let local = limit.local || loop.redis == nil
+            if local { localCount += 1 }
+            applied.append(Applied(index: index, key: key, local: local))
         }
         guard !applied.isEmpty else { return .proceed }
-        var outcomes = [TokenBucket.Outcome?](repeating: nil, count: applied.count)
-        if !local.isEmpty {
-            let taken = loop.buckets.take(local, now: WallClock.now() * 1_000_000)
-            for (position, outcome) in taken.enumerated() { outcomes[localIndex[position]] = outcome }
+        if localCount > 0 {
+            let taken = loop.buckets.take(Self.requests(applied, route: route, local: true), now: WallClock.now() * 1_000_000)
+            var position = 0
+            for index in applied.indices where applied[index].local {
+                applied[index].outcome = taken[position]
+                position += 1
+            }
             if taken.contains(where: { !$0.allowed }) {
-                return decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop)
+                return decide(route: route, applied: applied, exchange: exchange, loop: loop)
             }
         }
-        guard let redis = loop.redis, !shared.isEmpty else {
-            return decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop)
+        guard let redis = loop.redis, localCount < applied.count else {
+            return decide(route: route, applied: applied, exchange: exchange, loop: loop)
         }
         guard redis.isUp else {
             // The circuit is open: no waiting on a Redis that is down.
-            return storeError(
-                route: route, limits: applied, shared: sharedIndex.map { applied[$0] }, outcomes: outcomes, local: local,
-                exchange: exchange, loop: loop)
+            return storeError(route: route, applied: applied, exchange: exchange, loop: loop)
         }
-        let promise = loop.eventLoop.makePromise(of: PhaseResult.self)
-        redis.take(shared) { result in
-            switch result {
-            case let .success(taken):
-                for (position, outcome) in taken.enumerated() { outcomes[sharedIndex[position]] = outcome }
-                // A refusal by Redis takes nothing: give back what the in-process buckets took.
-                if taken.contains(where: { !$0.allowed }) { loop.buckets.refund(local) }
-                promise.succeed(decide(route: route, limits: applied, outcomes: outcomes, exchange: exchange, loop: loop))
-            case .failure:
-                promise.succeed(storeError(
-                    route: route, limits: applied, shared: sharedIndex.map { applied[$0] }, outcomes: outcomes, local: local,
-                    exchange: exchange, loop: loop))
+        exchange.pendingLimits = Pending(route: route, applied: applied, loop: loop)
+        redis.take(Self.requests(applied, route: route, local: false), waiter: exchange)
+        return .pending
+    }
+
+    /// The Redis round trip's answer for `exchange` (see `Exchange.bucketsTaken`).
+    func taken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>, pending: Pending, exchange: Exchange) -> PhaseResult {
+        var applied = pending.applied
+        switch result {
+        case let .success(taken):
+            var position = taken.startIndex
+            for index in applied.indices where !applied[index].local {
+                applied[index].outcome = taken[position]
+                position += 1
             }
+            // A refusal by Redis takes nothing: give back what the in-process buckets took.
+            if taken.contains(where: { !$0.allowed }) { refundLocal(applied, route: pending.route, loop: pending.loop) }
+            return decide(route: pending.route, applied: applied, exchange: exchange, loop: pending.loop)
+        case .failure:
+            return storeError(route: pending.route, applied: applied, exchange: exchange, loop: pending.loop)
         }
-        return .suspend(promise.futureResult)
+    }
+
+    private static func requests(_ applied: [Applied], route: Route, local: Bool) -> [RedisBuckets.Request] {
+        var requests: [RedisBuckets.Request] = []
+        requests.reserveCapacity(applied.count)
+        for limit in applied where limit.local == local {
+            requests.append((limit.key, TokenBucket(route.limits[limit.index])))
+        }
+        return requests
+    }
+
+    private func refundLocal(_ applied: [Applied], route: Route, loop: LoopContext) {
+        guard applied.contains(where: \.local) else { return }
+        loop.buckets.refund(Self.requests(applied, route: route, local: true))
     }
 
     /// Redis unreachable, too slow or erring: each shared limit's `on_error` decides; any `deny` is 503.
-    private func storeError(
-        route: Route, limits: [RateLimitPolicy], shared: [RateLimitPolicy], outcomes: [TokenBucket.Outcome?],
-        local: [(key: String, bucket: TokenBucket)], exchange: Exchange, loop: LoopContext
-    ) -> PhaseResult {
+    private func storeError(route: Route, applied: [Applied], exchange: Exchange, loop: LoopContext) -> PhaseResult {
         loop.metrics.recordStoreError()
-        for limit in shared { loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "error") }
-        if let denying = shared.first(where: { $0.onError == .deny }) {
-            loop.buckets.refund(local)
+        var denying: RateLimitPolicy?
+        for limit in applied where !limit.local {
+            let policy = route.limits[limit.index]
+            loop.metrics.recordRateLimitDecision(route: route.name, limit: policy.name, result: "error")
+            if denying == nil, policy.onError == .deny { denying = policy }
+        }
+        if let denying {
+            refundLocal(applied, route: route, loop: loop)
             var problem = ProblemResponse(
                 status: .serviceUnavailable, slug: "store-unavailable", title: "Service Unavailable",
                 detail: "the rate-limit store is unavailable and limit \(denying.name) fails closed")
@@ -81,17 +116,13 @@ struct RateLimitPhase: RequestPhase {
             problem.decision = "store-unavailable:\(denying.name)"
             return .respond(problem)
         }
-        return decide(route: route, limits: limits, outcomes: outcomes, exchange: exchange, loop: loop)
+        return decide(route: route, applied: applied, exchange: exchange, loop: loop)
     }
 
-    /// `outcomes[i]` is nil for a limit that was not evaluated (its store failed, or an earlier
-    /// store already refused).
-    func decide(
-        route: Route, limits: [RateLimitPolicy], outcomes: [TokenBucket.Outcome?], exchange: Exchange, loop: LoopContext
-    ) -> PhaseResult {
-        if let refused = outcomes.firstIndex(where: { $0?.allowed == false }), let outcome = outcomes[refused] {
-            loop.metrics.recordRateLimitDecision(route: route.name, limit: limits[refused].name, result: "limited")
-            let limit = limits[refused]
+    func decide(route: Route, applied: [Applied], exchange: Exchange, loop: LoopContext) -> PhaseResult {
+        if let refused = applied.first(where: { $0.outcome?.allowed == false }), let outcome = refused.outcome {
+            let limit = route.limits[refused.index]
+            loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "limited")
             let retryAfter = Self.seconds(outcome.waitMicroseconds)
             var problem = ProblemResponse(
                 status: .tooManyRequests, slug: "rate-limited", title: "Too Many Requests",
@@ -102,17 +133,17 @@ struct RateLimitPhase: RequestPhase {
             problem.decision = "rate-limited:\(limit.name)"
             return .respond(problem)
         }
-        var tightest: Int?
-        for (index, limit) in limits.enumerated() {
-            guard let outcome = outcomes[index] else { continue }
+        var tightest: (limit: RateLimitPolicy, outcome: TokenBucket.Outcome)?
+        for entry in applied {
+            guard let outcome = entry.outcome else { continue }
+            let limit = route.limits[entry.index]
             loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "allowed")
-            if tightest.map({ outcome.remaining < outcomes[$0]!.remaining }) ?? true { tightest = index }
+            if tightest.map({ outcome.remaining < $0.outcome.remaining }) ?? true { tightest = (limit, outcome) }
         }
-        if let tightest, let outcome = outcomes[tightest] {
-            let limit = limits[tightest]
-            exchange.responseHeaders.append(("ratelimit-policy", limit.policyItem))
+        if let tightest {
+            exchange.responseHeaders.append(("ratelimit-policy", tightest.limit.policyItem))
             exchange.responseHeaders.append((
-                "ratelimit", Self.field(limit, remaining: outcome.remaining, seconds: Self.seconds(outcome.waitMicroseconds))))
+                "ratelimit", Self.field(tightest.limit, remaining: tightest.outcome.remaining, seconds: Self.seconds(tightest.outcome.waitMicroseconds))))
         }
         return .proceed
     }
@@ -169,5 +200,14 @@ enum BucketKey {
             default: key.append(character)
             }
         }
+    }
+}
+
+/// The exchange waits on its own Redis round trip: no closure or promise per request.
+extension Exchange: BucketsWaiter {
+    func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>) {
+        guard let pending = pendingLimits else { return }
+        pendingLimits = nil
+        pending.loop.phases.resume(self, with: RateLimitPhase().taken(result, pending: pending, exchange: self), on: pending.loop)
     }
 }

@@ -6,8 +6,9 @@ enum PhaseResult {
     case proceed
     /// Stop here and answer with this.
     case respond(ProblemResponse)
-    /// The phase needs I/O (a Redis round trip, a JWKS fetch); it completes on the same event loop.
-    case suspend(EventLoopFuture<PhaseResult>)
+    /// The phase needs I/O (a Redis round trip, a JWKS fetch). When it has its answer, on the same
+    /// event loop and never before `run` has returned, it calls `PhaseChain.resume` with it.
+    case pending
 }
 
 /// A step of the request's life before it is forwarded: route → authenticate → authorize → flag
@@ -24,13 +25,32 @@ protocol PhaseChainDelegate: AnyObject {
     func phasesFinished(_ exchange: Exchange, problem: ProblemResponse?)
 }
 
-/// Runs phases in order; a `.suspend` resumes the chain when its future completes. The delegate is
-/// told the outcome: at once when no phase suspends (no closure or future made per request), or
-/// when the last suspension resumes.
+/// Runs phases in order. A phase that waits on I/O returns `.pending`; the chain's place and its
+/// delegate are kept on the exchange until the phase calls `resume`, so waiting costs no closure,
+/// promise or future of the chain's own.
 struct PhaseChain {
     let phases: [any RequestPhase]
 
-    func run(_ exchange: Exchange, on loop: LoopContext, from index: Int = 0, delegate: some PhaseChainDelegate) {
+    func run(_ exchange: Exchange, on loop: LoopContext, delegate: any PhaseChainDelegate) {
+        run(exchange, on: loop, from: 0, delegate: delegate)
+    }
+
+    /// The pending phase's answer: the chain goes on after it (or waits again on `.pending`).
+    func resume(_ exchange: Exchange, with result: PhaseResult, on loop: LoopContext) {
+        guard let delegate = exchange.phaseDelegate else { return }
+        switch result {
+        case .pending:
+            return
+        case .proceed:
+            exchange.phaseDelegate = nil
+            run(exchange, on: loop, from: exchange.phaseIndex + 1, delegate: delegate)
+        case let .respond(problem):
+            exchange.phaseDelegate = nil
+            delegate.phasesFinished(exchange, problem: problem)
+        }
+    }
+
+    private func run(_ exchange: Exchange, on loop: LoopContext, from index: Int, delegate: any PhaseChainDelegate) {
         var index = index
         while index < phases.count {
             switch phases[index].run(exchange, on: loop) {
@@ -39,18 +59,9 @@ struct PhaseChain {
             case let .respond(problem):
                 delegate.phasesFinished(exchange, problem: problem)
                 return
-            case let .suspend(future):
-                let next = index + 1
-                future.assumeIsolated().whenComplete { result in
-                    switch result {
-                    case .success(.proceed), .success(.suspend):
-                        self.run(exchange, on: loop, from: next, delegate: delegate)
-                    case let .success(.respond(problem)):
-                        delegate.phasesFinished(exchange, problem: problem)
-                    case let .failure(error):
-                        delegate.phasesFinished(exchange, problem: .serviceUnavailable("\(phases[next - 1].name) failed: \(error)"))
-                    }
-                }
+            case .pending:
+                exchange.phaseIndex = index
+                exchange.phaseDelegate = delegate
                 return
             }
         }

@@ -149,4 +149,29 @@ struct RedisBucketsTests {
             }
         }
     }
+
+    @Test("a store that is down fails the take, and tells the waiter only after take has returned")
+    func downStoreAnswersLater() async throws {
+        let loop = group.next()
+        // Never started: not connected, so the circuit is open.
+        let endpoint = try #require(RedisEndpoint(url: "redis://127.0.0.1:9"))
+        let answer = try await loop.flatSubmit {
+            let buckets = RedisBuckets(loop: loop, endpoint: endpoint, timeout: .seconds(1))
+            let waiter = Waiter(promise: loop.makePromise())
+            buckets.take([("tg:t:down", bucket(10, per: .second, burst: 1))], waiter: waiter)
+            waiter.returned = true
+            return waiter.promise.futureResult
+        }.get()
+        #expect(answer.failed, "a take while the store is down is a failure")
+        #expect(answer.afterReturn, "the waiter was told before take returned (a pending phase would never resume)")
+    }
+
+    private final class Waiter: BucketsWaiter {
+        let promise: EventLoopPromise<(failed: Bool, afterReturn: Bool)>
+        var returned = false
+        init(promise: EventLoopPromise<(failed: Bool, afterReturn: Bool)>) { self.promise = promise }
+        func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>) {
+            if case .failure = result { promise.succeed((true, returned)) } else { promise.succeed((false, returned)) }
+        }
+    }
 }
