@@ -14,8 +14,11 @@ protocol UpstreamResponseDelegate: AnyObject {
 /// One pooled connection to the upstream. Confined to its event loop.
 final class UpstreamConnection {
     let channel: any Channel
-    /// Set while an exchange uses the connection.
-    weak var delegate: (any UpstreamResponseDelegate)?
+    /// Set while an exchange uses the connection. Strong (a weak reference would give the handler a
+    /// side table and slow every retain of it): whoever lets go of the connection clears it (the
+    /// pool on release, the handler when it abandons or closes it), and a closing connection clears
+    /// it before telling the delegate, so no cycle outlives the connection.
+    var delegate: (any UpstreamResponseDelegate)?
     /// False once anything makes reuse unsafe: the upstream asked to close, a response was cut
     /// short, or the request was not sent whole.
     var reusable = true
@@ -127,6 +130,7 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         connection.closed = true
         connection.reusable = false
         if let delegate = connection.delegate {
+            connection.delegate = nil
             delegate.upstream(connection, failed: UpstreamError.connectionClosed)
         }
         connection.onClose?(connection)

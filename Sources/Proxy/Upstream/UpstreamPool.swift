@@ -51,8 +51,11 @@ final class UpstreamPool {
             connection.close()
             return
         }
-        connection.onClose = { [weak self] closed in
-            self?.idle.removeAll { $0 === closed }
+        if connection.onClose == nil {
+            // Once per connection, not per release: a closure is an allocation.
+            connection.onClose = { [weak self] closed in
+                self?.idle.removeAll { $0 === closed }
+            }
         }
         // Keep a read pending while idle, so an upstream that closes the connection is noticed now,
         // not when the next request is written into a dead socket.
