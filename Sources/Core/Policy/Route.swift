@@ -1,6 +1,10 @@
 /// One entry of `routes:`: what requests it matches and what they must pass. References to issuers,
 /// limits and flags are resolved when the set is loaded, so the request path never looks a name up.
-public struct Route: Sendable {
+///
+/// A class, not a struct: every phase of every request reads the matched route, and a copy of a
+/// struct this size is a retain and a release of each of its dozen or so references, on objects
+/// all event loops share (the snapshot's), where one reference is one.
+public final class Route: Sendable {
     public let name: String
     public let match: RouteMatch
     public let auth: RouteAuth
@@ -9,6 +13,19 @@ public struct Route: Sendable {
     public let limits: [RateLimitPolicy]
     public let forward: ForwardPolicy
     public let location: SourceLocation
+
+    init(
+        name: String, match: RouteMatch, auth: RouteAuth, flag: FlagGate?, limits: [RateLimitPolicy], forward: ForwardPolicy,
+        location: SourceLocation
+    ) {
+        self.name = name
+        self.match = match
+        self.auth = auth
+        self.flag = flag
+        self.limits = limits
+        self.forward = forward
+        self.location = location
+    }
 }
 
 /// `match:`: one of path / prefix / regex, plus optional methods, host and header patterns.
