@@ -23,7 +23,6 @@ struct RateLimitPhase: RequestPhase {
 
     /// What waits on the Redis round trip (kept on the exchange, which is the store's waiter).
     struct Pending {
-        let route: Route
         var applied: [Applied]
         let loop: LoopContext
     }
@@ -61,26 +60,28 @@ struct RateLimitPhase: RequestPhase {
             // The circuit is open: no waiting on a Redis that is down.
             return storeError(route: route, applied: applied, exchange: exchange, loop: loop)
         }
-        exchange.pendingLimits = Pending(route: route, applied: applied, loop: loop)
+        exchange.pendingLimits = Pending(applied: applied, loop: loop)
         redis.take(Self.requests(applied, route: route, local: false), waiter: exchange)
         return .pending
     }
 
-    /// The Redis round trip's answer for `exchange` (see `Exchange.bucketsTaken`).
-    func taken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>, pending: Pending, exchange: Exchange) -> PhaseResult {
-        var applied = pending.applied
+    /// The Redis round trip's answer for `exchange` (see `Exchange.bucketsTaken`). `pending` is the
+    /// exchange's, taken off it: its outcomes are filled in place.
+    func taken(
+        _ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>, pending: inout Pending, route: Route, exchange: Exchange
+    ) -> PhaseResult {
         switch result {
         case let .success(taken):
             var position = taken.startIndex
-            for index in applied.indices where !applied[index].local {
-                applied[index].outcome = taken[position]
+            for index in pending.applied.indices where !pending.applied[index].local {
+                pending.applied[index].outcome = taken[position]
                 position += 1
             }
             // A refusal by Redis takes nothing: give back what the in-process buckets took.
-            if taken.contains(where: { !$0.allowed }) { refundLocal(applied, route: pending.route, loop: pending.loop) }
-            return decide(route: pending.route, applied: applied, exchange: exchange, loop: pending.loop)
+            if taken.contains(where: { !$0.allowed }) { refundLocal(pending.applied, route: route, loop: pending.loop) }
+            return decide(route: route, applied: pending.applied, exchange: exchange, loop: pending.loop)
         case .failure:
-            return storeError(route: pending.route, applied: applied, exchange: exchange, loop: pending.loop)
+            return storeError(route: route, applied: pending.applied, exchange: exchange, loop: pending.loop)
         }
     }
 
@@ -206,8 +207,10 @@ enum BucketKey {
 /// The exchange waits on its own Redis round trip: no closure or promise per request.
 extension Exchange: BucketsWaiter {
     func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>) {
-        guard let pending = pendingLimits else { return }
+        // The phase set both before it asked; taking `pending` off the exchange leaves its array unshared.
+        guard var pending = pendingLimits, let route else { return }
         pendingLimits = nil
-        pending.loop.phases.resume(self, with: RateLimitPhase().taken(result, pending: pending, exchange: self), on: pending.loop)
+        let answer = RateLimitPhase().taken(result, pending: &pending, route: route, exchange: self)
+        pending.loop.phases.resume(self, with: answer, on: pending.loop)
     }
 }
