@@ -54,3 +54,48 @@ struct HeaderBytesTests {
         }
     }
 }
+
+/// The hop-by-hop test spells the names out by length: hold it to the list, in any case, and to
+/// the names just beside them.
+@Suite("Hop-by-hop names")
+struct HopByHopNameTests {
+    static let names = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authenticate", "proxy-authorization",
+    ]
+
+    @Test("each listed name in lower, upper and mixed case; none of the near misses")
+    func names() {
+        for name in Self.names {
+            #expect(HopByHopHeaders.isHopByHop(name), "\(name)")
+            #expect(HopByHopHeaders.isHopByHop(name.uppercased()), "\(name)")
+            let mixed = String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
+            #expect(HopByHopHeaders.isHopByHop(mixed), "\(mixed)")
+            // One byte changed, one added, one dropped: not hop-by-hop.
+            #expect(!HopByHopHeaders.isHopByHop("x" + name.dropFirst()), "\(name)")
+            #expect(!HopByHopHeaders.isHopByHop(name + "s"), "\(name)")
+            #expect(!HopByHopHeaders.isHopByHop(String(name.dropLast())), "\(name)")
+        }
+        for other in ["host", "content-length", "x-user-id", "authorization", "tf", "upgraded", "keep_alive", ""] {
+            #expect(!HopByHopHeaders.isHopByHop(other), "\(other)")
+        }
+    }
+}
+
+@Suite("Request ids")
+struct RequestIDGeneratorTests {
+    @Test("32 lower-case hex digits: the loop's random prefix, then the counter in hex")
+    func format() {
+        var generator = RequestIDGenerator()
+        var prefix: Substring?
+        for counter in 1...300 {
+            let id = generator.next()
+            #expect(id.count == 32)
+            #expect(id.utf8.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "f")) })
+            #expect(prefix == nil || id.prefix(16) == prefix!)
+            prefix = id.prefix(16)
+            let hex = String(counter, radix: 16)
+            #expect(id.suffix(16) == String(repeating: "0", count: 16 - hex.count) + hex, "\(id)")
+        }
+    }
+}

@@ -3,12 +3,10 @@ import NIOHTTP1
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), and must not be
 /// forwarded. Names a peer lists in `Connection` are hop-by-hop too: a client could otherwise use
 /// `Connection: x-user-id` to make a proxy drop a header the upstream trusts, or keep one it should not.
+///
+/// The names: `connection`, `keep-alive`, `proxy-connection`, `te`, `trailer`, `transfer-encoding`,
+/// `upgrade`, `proxy-authenticate`, `proxy-authorization` (see `isHopByHop`).
 enum HopByHopHeaders {
-    static let names = [
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authenticate", "proxy-authorization",
-    ]
-
     /// Removes hop-by-hop headers and those `Connection` names. `keepUpgrade` keeps `Upgrade` and a
     /// `Connection: upgrade` for a protocol switch (WebSocket) that the proxy tunnels.
     ///
@@ -40,16 +38,23 @@ enum HopByHopHeaders {
         headers = HTTPHeaders(kept)
     }
 
-    private static let lowercased = names.map { Array($0.utf8) }
-    private static let connection = Array("connection".utf8)
-    private static let upgrade = Array("upgrade".utf8)
+    /// `StaticString`s, not static byte arrays: a static array is one object every event loop
+    /// retains and releases per use, a cache line the cores pass back and forth on every request.
+    private static let connection: StaticString = "connection"
+    private static let upgrade: StaticString = "upgrade"
 
-    /// By length first (hop-by-hop names are 2, 7, 10, 16, 17, 18 or 19 bytes long), then compared
-    /// ignoring ASCII case.
+    /// By length first, then compared ignoring ASCII case: the names of `names`, spelled out.
     static func isHopByHop(_ name: String) -> Bool {
-        switch name.utf8.count {
-        case 2, 7, 10, 16, 17, 18, 19: lowercased.contains { ASCIICase.equal(name.utf8, $0) }
-        default: false
+        let utf8 = name.utf8
+        switch utf8.count {
+        case 2: return ASCIICase.equal(utf8, "te")
+        case 7: return ASCIICase.equal(utf8, "trailer") || ASCIICase.equal(utf8, upgrade)
+        case 10: return ASCIICase.equal(utf8, connection) || ASCIICase.equal(utf8, "keep-alive")
+        case 16: return ASCIICase.equal(utf8, "proxy-connection")
+        case 17: return ASCIICase.equal(utf8, "transfer-encoding")
+        case 18: return ASCIICase.equal(utf8, "proxy-authenticate")
+        case 19: return ASCIICase.equal(utf8, "proxy-authorization")
+        default: return false
         }
     }
 }
@@ -57,6 +62,11 @@ enum HopByHopHeaders {
 /// Header names compared the way HTTP compares them (ASCII case-insensitively), byte by byte,
 /// without making a lower-cased copy.
 enum ASCIICase {
+    static func equal<A: Collection<UInt8>>(_ lhs: A, _ rhs: StaticString) -> Bool {
+        rhs.withUTF8Buffer { equal(lhs, $0) }
+    }
+
+
     static func equal<A: Collection<UInt8>, B: Collection<UInt8>>(_ lhs: A, _ rhs: B) -> Bool {
         guard lhs.count == rhs.count else { return false }
         var left = lhs.startIndex

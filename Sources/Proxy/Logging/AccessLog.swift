@@ -115,50 +115,56 @@ final class AccessLog {
 
     private func appendJSON(_ entry: AccessLogEntry) {
         line.removeAll(keepingCapacity: true)
-        line.append(contentsOf: Self.timeKey)
+        append(Self.timeKey)
         appendTimestamp(entry.time)
         append(Self.requestIDKey, entry.requestID)
         append(Self.methodKey, entry.method)
         append(Self.pathKey, entry.path)
         append(Self.routeKey, entry.route)
-        line.append(contentsOf: Self.statusKey)
+        append(Self.statusKey)
         Self.appendDecimal(UInt64(max(0, entry.status)), to: &line)
-        line.append(contentsOf: Self.durationKey)
+        append(Self.durationKey)
         Self.appendMilliseconds(entry.durationMilliseconds, to: &line)
-        line.append(contentsOf: Self.upstreamKey)
+        append(Self.upstreamKey)
         if let upstream = entry.upstreamMilliseconds {
             Self.appendMilliseconds(upstream, to: &line)
         } else {
-            line.append(contentsOf: Self.null)
+            append(Self.null)
         }
         append(Self.subjectKey, entry.subject)
         append(Self.clientIPKey, entry.clientIP)
         append(Self.decisionKey, entry.decision)
-        line.append(contentsOf: Self.lineEnd)
+        append(Self.lineEnd)
         buffer.writeBytes(line)
     }
 
-    private static let timeKey = Array("{\"time\":\"".utf8)
-    private static let requestIDKey = Array(",\"request_id\":".utf8)
-    private static let methodKey = Array(",\"method\":".utf8)
-    private static let pathKey = Array(",\"path\":".utf8)
-    private static let routeKey = Array(",\"route\":".utf8)
-    private static let statusKey = Array(",\"status\":".utf8)
-    private static let durationKey = Array(",\"duration_ms\":".utf8)
-    private static let upstreamKey = Array(",\"upstream_ms\":".utf8)
-    private static let subjectKey = Array(",\"subject\":".utf8)
-    private static let clientIPKey = Array(",\"client_ip\":".utf8)
-    private static let decisionKey = Array(",\"decision\":".utf8)
-    private static let null = Array("null".utf8)
-    private static let lineEnd = Array("}\n".utf8)
+    private static let timeKey: StaticString = "{\"time\":\""
+    private static let requestIDKey: StaticString = ",\"request_id\":"
+    private static let methodKey: StaticString = ",\"method\":"
+    private static let pathKey: StaticString = ",\"path\":"
+    private static let routeKey: StaticString = ",\"route\":"
+    private static let statusKey: StaticString = ",\"status\":"
+    private static let durationKey: StaticString = ",\"duration_ms\":"
+    private static let upstreamKey: StaticString = ",\"upstream_ms\":"
+    private static let subjectKey: StaticString = ",\"subject\":"
+    private static let clientIPKey: StaticString = ",\"client_ip\":"
+    private static let decisionKey: StaticString = ",\"decision\":"
+    private static let null: StaticString = "null"
+    private static let lineEnd: StaticString = "}\n"
 
-    private func append(_ key: [UInt8], _ value: String?) {
-        line.append(contentsOf: key)
+    private func append(_ key: StaticString, _ value: String?) {
+        append(key)
         if let value {
             JSONOutput.writeString(value, to: &line)
         } else {
-            line.append(contentsOf: Self.null)
+            append(Self.null)
         }
+    }
+
+    /// The keys are `StaticString`s, not byte arrays: a static array is one object every event loop
+    /// retains and releases per use, a cache line the cores pass back and forth on every line.
+    private func append(_ text: StaticString) {
+        text.withUTF8Buffer { line.append(contentsOf: $0) }
     }
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ"`, the date part formatted once a second.

@@ -5,7 +5,6 @@ import Core
 struct RequestIDGenerator {
     private let prefix: [UInt8]
     private var counter: UInt64 = 0
-    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     init() {
         let random = (try? SecureRandom.bytes(8)) ?? Array(repeating: 0, count: 8)
@@ -18,7 +17,11 @@ struct RequestIDGenerator {
         let counter = counter
         return String(unsafeUninitializedCapacity: 32) { bytes in
             for index in 0..<16 { bytes[index] = prefix[index] }
-            for index in 0..<16 { bytes[16 + index] = Self.hexDigits[Int((counter >> (60 - 4 * UInt64(index))) & 0xF)] }
+            for index in 0..<16 {
+                // Arithmetic, not a table: a static array is an object both event loops retain.
+                let digit = UInt8(truncatingIfNeeded: (counter >> (60 - 4 * UInt64(index))) & 0xF)
+                bytes[16 + index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") - 10 + digit
+            }
             return 32
         }
     }
