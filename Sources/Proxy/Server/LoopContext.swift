@@ -2,9 +2,11 @@ import Core
 import Logging
 import NIOCore
 
-/// What one event loop owns: its copy of the active policy snapshot, its upstream pool, metrics,
-/// request ids and access log. Nothing here is shared between loops, so the request path takes no
-/// lock another loop could hold; a reload hands each loop the new snapshot on that loop.
+/// What one event loop owns: its upstream pool, metrics, request ids and access log, and its
+/// reference to the active policy snapshot. The snapshot is immutable and the same object on every
+/// loop (a reload hands each loop the new one on that loop), so the request path takes no lock;
+/// what the loops do share is the snapshot's reference counts, which is why the request path keeps
+/// its retains of snapshot objects few and avoids static arrays (see docs/benchmarks.md).
 final class LoopContext {
     let eventLoop: any EventLoop
     let configuration: ProxyConfiguration
