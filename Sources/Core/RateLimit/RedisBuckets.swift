@@ -95,7 +95,6 @@ public enum RateLimitScript {
 /// identical requests folded into one group (see `RateLimitScript`). A request alone in its turn
 /// waits for nothing: its batch is sent in the same turn.
 public final class RedisBuckets {
-    public typealias Completion = (Result<[TokenBucket.Outcome], RedisClient.Failure>) -> Void
     public typealias Request = (key: String, bucket: TokenBucket)
 
     public let client: RedisClient
@@ -152,23 +151,18 @@ public final class RedisBuckets {
         }
     }
 
-    /// The same, with a closure.
-    public func take(_ requests: [Request], completion: @escaping Completion) {
-        take(requests, waiter: ClosureWaiter(completion))
-    }
-
-    /// The same, as a future.
+    /// The same, as a future (for callers that are not a waiter themselves, such as tests).
     public func take(_ requests: [Request]) -> EventLoopFuture<[TokenBucket.Outcome]> {
-        let promise = client.loop.makePromise(of: [TokenBucket.Outcome].self)
-        take(requests) { result in promise.completeWith(result.mapError { $0 as any Error }) }
-        return promise.futureResult
+        let waiter = PromiseWaiter(client.loop.makePromise())
+        take(requests, waiter: waiter)
+        return waiter.promise.futureResult
     }
 
-    private final class ClosureWaiter: BucketsWaiter {
-        let completion: Completion
-        init(_ completion: @escaping Completion) { self.completion = completion }
+    private final class PromiseWaiter: BucketsWaiter {
+        let promise: EventLoopPromise<[TokenBucket.Outcome]>
+        init(_ promise: EventLoopPromise<[TokenBucket.Outcome]>) { self.promise = promise }
         func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>) {
-            completion(result.map(Array.init))
+            promise.completeWith(result.map(Array.init).mapError { $0 as any Error })
         }
     }
 
