@@ -44,11 +44,7 @@ struct RateLimitPhase: RequestPhase {
         guard !applied.isEmpty else { return .proceed }
         if localCount > 0 {
             let taken = loop.buckets.take(Self.requests(applied, route: route, local: true), now: WallClock.now() * 1_000_000)
-            var position = 0
-            for index in applied.indices where applied[index].local {
-                applied[index].outcome = taken[position]
-                position += 1
-            }
+            Self.fill(&applied, local: true, with: taken)
             if taken.contains(where: { !$0.allowed }) {
                 return decide(route: route, applied: applied, exchange: exchange, loop: loop)
             }
@@ -72,16 +68,21 @@ struct RateLimitPhase: RequestPhase {
     ) -> PhaseResult {
         switch result {
         case let .success(taken):
-            var position = taken.startIndex
-            for index in pending.applied.indices where !pending.applied[index].local {
-                pending.applied[index].outcome = taken[position]
-                position += 1
-            }
+            Self.fill(&pending.applied, local: false, with: taken)
             // A refusal by Redis takes nothing: give back what the in-process buckets took.
             if taken.contains(where: { !$0.allowed }) { refundLocal(pending.applied, route: route, loop: pending.loop) }
             return decide(route: route, applied: pending.applied, exchange: exchange, loop: pending.loop)
         case .failure:
             return storeError(route: route, applied: pending.applied, exchange: exchange, loop: pending.loop)
+        }
+    }
+
+    /// One store's outcomes, in order, into that store's limits.
+    private static func fill(_ applied: inout [Applied], local: Bool, with outcomes: some Collection<TokenBucket.Outcome>) {
+        var position = outcomes.startIndex
+        for index in applied.indices where applied[index].local == local {
+            applied[index].outcome = outcomes[position]
+            outcomes.formIndex(after: &position)
         }
     }
 
@@ -153,7 +154,6 @@ struct RateLimitPhase: RequestPhase {
     static func seconds(_ microseconds: Double) -> Int {
         microseconds <= 0 ? 0 : max(1, Int((microseconds / 1_000_000).rounded(.up)))
     }
-
 
     /// `"per-user";r=0;t=1`: tokens left and the seconds until the bucket is full again (or, refused,
     /// until the request could pass).
