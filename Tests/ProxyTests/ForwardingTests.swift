@@ -94,6 +94,25 @@ struct ForwardingTests {
         #expect(try connection.readResponse().status == 200)
     }
 
+    @Test(
+        "pipelining: a refusal queued behind a forwarded response waits for that response's last byte, in every upstream framing",
+        arguments: ["chunked", "length", "close"])
+    func pipelinedRefusalAfterEachFraming(framing: String) throws {
+        let fixture = try ProxyFixture()
+        let connection = try fixture.proxy.connect()
+        try connection.send(
+            "GET /echo/first?framing=\(framing) HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "GET /no-route HTTP/1.1\r\nHost: a\r\n\r\n"
+                + "GET /echo/third?framing=\(framing) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        let first = try connection.readResponse()
+        #expect(first.status == 200 && first.json["uri"] as? String == "/echo/first?framing=\(framing)")
+        let refused = try connection.readResponse()
+        #expect(refused.status == 404 && refused.json["type"] as? String == "urn:tollgate:problem:no-route")
+        let third = try connection.readResponse()
+        #expect(third.status == 200 && third.json["uri"] as? String == "/echo/third?framing=\(framing)")
+        #expect(connection.isClosedByPeer(), "Connection: close ends the connection after the third response")
+    }
+
     @Test("pipelining: a request with a body queued behind a slow one; a malformed one is answered 400 after the answers before it")
     func pipeliningWithBodiesAndErrors() throws {
         let fixture = try ProxyFixture()

@@ -12,6 +12,10 @@ import NIOPosix
 /// - `/reset` — closes the connection without answering;
 /// - `/status/NNN` — an empty response with that status;
 /// - anything else — a JSON echo: method, uri, headers, body size and SHA-256.
+///
+/// The echo's framing is chosen by the query parameter `framing`: `length` (the default,
+/// Content-Length), `chunked` (two chunks, then the last-chunk) or `close` (no length: the body
+/// ends when the upstream closes the connection), so tests see every framing a real upstream uses.
 public final class TestUpstream: Sendable {
     public struct Received: Sendable {
         public let method: String
@@ -177,13 +181,14 @@ private final class UpstreamTestHandler: ChannelInboundHandler {
             return
         }
         let echo = Self.echo(received)
+        let framing = query["framing"] ?? "length"
         if path == "/slow", let ms = Int64(query["ms"] ?? "") {
             context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(ms)) { [self] in
-                sendJSON(echo, head: head, context: context)
+                sendJSON(echo, head: head, framing: framing, context: context)
             }
             return
         }
-        sendJSON(echo, head: head, context: context)
+        sendJSON(echo, head: head, framing: framing, context: context)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -205,16 +210,40 @@ private final class UpstreamTestHandler: ChannelInboundHandler {
         }
     }
 
-    private func sendJSON(_ body: Data, head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func sendJSON(_ body: Data, head: HTTPRequestHead, framing: String, context: ChannelHandlerContext) {
+        if framing == "close" {
+            return sendUntilClose(body, head: head, context: context)
+        }
         var response = HTTPResponseHead(version: head.version, status: .ok)
         response.headers.add(name: "content-type", value: "application/json")
-        response.headers.add(name: "content-length", value: String(body.count))
+        // Without a length NIO's encoder frames the body as chunked: one chunk per body write.
+        if framing != "chunked" {
+            response.headers.add(name: "content-length", value: String(body.count))
+        }
         response.headers.add(name: "x-upstream", value: "test")
         context.write(wrapOutboundOut(.head(response)), promise: nil)
         if head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+            if framing == "chunked" {
+                let half = body.count / 2
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body.prefix(half))))), promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body.dropFirst(half))))), promise: nil)
+            } else {
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
+            }
         }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    /// A close-delimited response (HTTP/1.1, no Content-Length, no Transfer-Encoding), which NIO's
+    /// encoder would never produce: written as raw bytes below the encoder, then the connection closes.
+    private func sendUntilClose(_ body: Data, head: HTTPRequestHead, context: ChannelHandlerContext) {
+        var bytes = ByteBuffer(string: "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-upstream: test\r\nconnection: close\r\n\r\n")
+        if head.method != .HEAD { bytes.writeBytes(body) }
+        guard let encoder = try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self) else {
+            context.close(promise: nil)
+            return
+        }
+        encoder.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 
     static func echo(_ received: TestUpstream.Received) -> Data {

@@ -526,9 +526,11 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         endResponse(nil, close: problem.closeConnection, context: context)
     }
 
-    /// Writes the response's end. Everything about this request is settled first: writing the end
-    /// lets NIO's pipelining handler deliver the next queued request to this handler at once,
-    /// re-entrantly, and that request must find the handler idle.
+    /// Writes the response's end, then turns to the next request. The end goes out first: a
+    /// pipelined request waiting in `pipelined` may be answered at once by the sidecar itself (a
+    /// 404, a 401, a 429), and its head must follow this response's last byte — for a chunked
+    /// response the last-chunk `0\r\n\r\n` — or the client reads a status line where it expects a
+    /// chunk size and every later response on the connection is misread.
     private func endResponse(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
         responseEnded = true
         if close {
@@ -540,13 +542,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             }
             return
         }
+        // Neither forwarding (the upstream connection is already released or closed) nor idle
+        // (nothing new starts before the end is written) while the write runs.
+        state = .answeredLocally
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        // A failed write may have closed the connection meanwhile.
+        guard case .answeredLocally = state else { return }
         if requestEnded {
             completeRequest(context: context)
-        } else {
-            // Only reachable if a caller chose to drain the rest of the body instead of closing.
-            state = .answeredLocally
         }
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        // Else only reachable if a caller chose to drain the rest of the body instead of closing:
+        // `receiveEnd` completes the request.
     }
 
     /// Both the request and the response are done: ready for the next request on this connection,
