@@ -70,6 +70,21 @@ struct LifecycleTests {
         #expect(try waitUntil { try fixture.proxy.request("GET", "/extra").status != 404 })
     }
 
+    @Test("every reload attempt is counted: a set found unchanged as result=\"unchanged\", whatever triggered it")
+    func unchangedReloadsAreCounted() throws {
+        let fixture = try ProxyFixture()
+        let reload = try fixture.proxy.admin("POST", "/reload")
+        #expect(reload.status == 200)
+        #expect(reload.json["changed"] as? Bool == false)
+        kill(fixture.proxy.process.processIdentifier, SIGHUP)
+        #expect(try waitUntil {
+            try fixture.proxy.admin("GET", "/metrics").text.contains("tollgate_policy_reloads_total{result=\"unchanged\"} 2")
+        })
+        let metrics = try fixture.proxy.admin("GET", "/metrics").text
+        #expect(metrics.contains("tollgate_policy_reloads_total{result=\"success\"} 0"))
+        #expect(metrics.contains("tollgate_policy_reloads_total{result=\"error\"} 0"))
+    }
+
     @Test("reloading under load fails no request")
     func reloadUnderLoad() throws {
         let fixture = try ProxyFixture()

@@ -121,13 +121,24 @@ extension ProxyMetricsShard: Sendable {}
 
 /// Process-wide counters that change rarely (reloads): a lock is fine off the request path.
 final class ProcessMetrics: Sendable {
-    private let reloads = NIOLockedValueBox<[String: UInt64]>(["success": 0, "error": 0])
-
-    func recordReload(success: Bool) {
-        reloads.withLockedValue { $0[success ? "success" : "error", default: 0] &+= 1 }
+    /// The result of one reload attempt, as `tollgate_policy_reloads_total` labels it.
+    enum ReloadResult: String, CaseIterable, Sendable {
+        /// A valid set whose hash differs was installed.
+        case success
+        /// The set failed validation (or its keys could not be read); the last good set stays.
+        case error
+        /// A valid set identical to the active one: nothing to install, but still an attempt.
+        case unchanged
     }
 
-    var reloadCounts: [String: UInt64] { reloads.withLockedValue { $0 } }
+    private let reloads = NIOLockedValueBox<[ReloadResult: UInt64]>([:])
+
+    /// Every attempt is counted, whatever triggered it (file change, SIGHUP, `POST /reload`).
+    func recordReload(_ result: ReloadResult) {
+        reloads.withLockedValue { $0[result, default: 0] &+= 1 }
+    }
+
+    var reloadCounts: [ReloadResult: UInt64] { reloads.withLockedValue { $0 } }
 
     private let jwksRefreshes = NIOLockedValueBox<[JWKSRefresh: UInt64]>([:])
 
@@ -196,8 +207,8 @@ enum PrometheusText {
         }
         out += "# HELP tollgate_policy_reloads_total Policy reload attempts, by result.\n"
         out += "# TYPE tollgate_policy_reloads_total counter\n"
-        for result in ["error", "success"] {
-            out += "tollgate_policy_reloads_total{result=\"\(result)\"} \(reloads[result, default: 0])\n"
+        for result in ProcessMetrics.ReloadResult.allCases.sorted(by: { $0.rawValue < $1.rawValue }) {
+            out += "tollgate_policy_reloads_total{result=\"\(result.rawValue)\"} \(reloads[result, default: 0])\n"
         }
         return out
     }

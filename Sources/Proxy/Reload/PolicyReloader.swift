@@ -5,7 +5,8 @@ import NIOConcurrencyHelpers
 
 /// Loads the policy directory again and, when the set is valid, hands every event loop the new
 /// snapshot. An invalid set is refused whole: the last good set stays, and the error is kept for
-/// `/policies` and counted in `tollgate_policy_reloads_total{result="error"}`.
+/// `/policies` and counted in `tollgate_policy_reloads_total{result="error"}`. Every attempt is
+/// counted: a set found identical to the active one as `result="unchanged"`.
 ///
 /// Loading reads files, so it never runs on an event loop: callers are the watcher task, the SIGHUP
 /// task, and the admin port through a thread pool.
@@ -55,6 +56,10 @@ final class PolicyReloader: Sendable {
                 let snapshot = try PolicyLoader.load(directory: directory)
                 guard snapshot.hash != previous.hash else {
                     state.withLockedValue { $0.lastError = nil }
+                    metrics.recordReload(.unchanged)
+                    logger.info("policy reload found the set unchanged", metadata: [
+                        "reason": "\(reason)", "hash": "\(previous.shortHash)",
+                    ])
                     return .unchanged(previous)
                 }
                 let policy = try ActivePolicy.make(snapshot, environment: environment)
@@ -64,7 +69,7 @@ final class PolicyReloader: Sendable {
                     $0.current = snapshot
                     $0.lastError = nil
                 }
-                metrics.recordReload(success: true)
+                metrics.recordReload(.success)
                 logger.info("policy reloaded", metadata: [
                     "reason": "\(reason)", "hash": "\(snapshot.shortHash)", "routes": "\(snapshot.routes.count)",
                 ])
@@ -75,7 +80,7 @@ final class PolicyReloader: Sendable {
                     $0.lastError = messages
                     $0.lastErrorAt = Date()
                 }
-                metrics.recordReload(success: false)
+                metrics.recordReload(.error)
                 logger.error("policy reload refused; the last good set stays", metadata: [
                     "reason": "\(reason)", "errors": "\(messages.joined(separator: "; "))", "active_hash": "\(previous.shortHash)",
                 ])
