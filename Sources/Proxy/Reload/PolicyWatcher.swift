@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import NIOConcurrencyHelpers
 import ServiceLifecycle
 import UnixSignals
 
@@ -46,11 +47,29 @@ struct PolicyWatcher: Service {
 }
 
 /// SIGHUP reloads the policy now, as operators expect of a daemon.
+///
+/// The trap is set by `trapHangups()` at the very start of the process, before any port answers:
+/// SIGHUP's default action ends the process, and `/readyz` answering 200 must mean a reload signal
+/// is safe to send (a trap set only when this service started raced the first `/readyz` and lost
+/// about one start in ten). A SIGHUP that arrives before this service runs waits in the sequence.
 struct ReloadSignalListener: Service {
     let reloader: PolicyReloader
+    let signals: UnixSignalsSequence
+
+    /// Installs the SIGHUP trap and returns once it is registered.
+    static func trapHangups() -> UnixSignalsSequence {
+        let trapped = NIOLockedValueBox<UnixSignalsSequence?>(nil)
+        let registered = DispatchSemaphore(value: 0)
+        Task {
+            let sequence = await UnixSignalsSequence(trapping: .sighup)
+            trapped.withLockedValue { $0 = sequence }
+            registered.signal()
+        }
+        registered.wait()
+        return trapped.withLockedValue { $0! }
+    }
 
     func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
         await cancelWhenGracefulShutdown {
             for await _ in signals {
                 reloader.reload(reason: "SIGHUP")

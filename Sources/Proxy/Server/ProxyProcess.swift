@@ -20,6 +20,8 @@ struct ProxyProcess {
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in OperationalLogHandler(label: label, json: json, logLevel: level) }
         let logger = Logger(label: "tollgate-proxy")
+        // Before anything can answer: a SIGHUP from then on reloads instead of ending the process.
+        let hangups = ReloadSignalListener.trapHangups()
 
         let snapshot: PolicySnapshot
         do {
@@ -104,7 +106,7 @@ struct ProxyProcess {
                 // port last but one, so health checks answer while requests drain.
                 services: [
                     .init(service: PolicyWatcher(reloader: reloader, interval: .nanoseconds(configuration.policyPollInterval.nanoseconds))),
-                    .init(service: ReloadSignalListener(reloader: reloader)),
+                    .init(service: ReloadSignalListener(reloader: reloader, signals: hangups)),
                     .init(service: jwks),
                     .init(service: admin),
                     .init(service: listener),
