@@ -15,7 +15,9 @@ struct ForwardingTests {
         #expect(response.status == 200)
         let received = try #require(fixture.upstream.received.last)
         #expect(received.uri == "/echo/a?x=1")
-        #expect(received.headers(named: "x-forwarded-for") == ["127.0.0.1"], "an untrusted peer's X-Forwarded-For is replaced, not extended")
+        #expect(
+            received.headers(named: "x-forwarded-for") == ["6.6.6.6, 127.0.0.1"],
+            "the chain is kept and the peer appended, trusted or not; the consumer decides whom to trust")
         #expect(received.header("x-forwarded-proto") == "http")
         #expect(received.header("x-forwarded-host") == "localhost")
         for name in ["keep-alive", "te", "proxy-authorization", "x-internal"] {
@@ -26,6 +28,18 @@ struct ForwardingTests {
         #expect(requestID.count == 32)
         #expect(response.header("x-request-id") == requestID)
         #expect(response.header("x-upstream") == "test")
+    }
+
+    @Test("X-Forwarded-For from an untrusted peer is appended to (several lines joined), but the client IP is the peer")
+    func untrustedForwardedForIsAppended() throws {
+        let fixture = try ProxyFixture()
+        let connection = try fixture.proxy.connect()
+        try connection.send(
+            "GET /echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.7, 10.1.2.3\r\nX-Forwarded-For: 198.51.100.2\r\n\r\n")
+        #expect(try connection.readResponse().status == 200)
+        let received = try #require(fixture.upstream.received.last)
+        #expect(received.headers(named: "x-forwarded-for") == ["203.0.113.7, 10.1.2.3, 198.51.100.2, 127.0.0.1"])
+        #expect(fixture.proxy.accessLog(atLeast: 1).last?["client_ip"] as? String == "127.0.0.1", "an untrusted peer's list is not believed")
     }
 
     @Test("a valid incoming X-Request-Id is kept; an unsafe one is replaced")

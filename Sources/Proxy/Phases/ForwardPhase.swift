@@ -23,10 +23,14 @@ struct ForwardPhase {
 
         headers.replaceOrAdd(name: "x-request-id", value: exchange.requestID)
         let trusted = trustedProxies.isTrusted(peer)
-        // From an untrusted peer, incoming X-Forwarded-* are spoofable: replace them, never extend them.
-        let previous = trusted ? headers[canonicalForm: "x-forwarded-for"].map(String.init) : []
+        // The chain is kept and the peer appended, whoever the peer is (nginx's
+        // `$proxy_add_x_forwarded_for`, HAProxy's `option forwardfor`): the right-most entry is the
+        // one this sidecar vouches for, and the consumer decides whom it trusts before it. Trust
+        // only decides which address the sidecar itself takes as the client IP (`TrustedProxies`).
+        let previous = headers[canonicalForm: "x-forwarded-for"].map(String.init)
         headers.remove(name: "x-forwarded-for")
         headers.add(name: "x-forwarded-for", value: (previous + [peer]).joined(separator: ", "))
+        // Proto and host describe this hop's client side: from an untrusted peer they are replaced.
         if !(trusted && headers.contains(name: "x-forwarded-proto")) {
             headers.replaceOrAdd(name: "x-forwarded-proto", value: exchange.isTLS ? "https" : "http")
         }
