@@ -37,7 +37,8 @@ public struct PolicyDiagnostic: Sendable, Hashable, CustomStringConvertible {
 
     public let code: Code
     public let location: SourceLocation?
-    /// Where in the document: `routes[1].limits[0]`, `issuers.partner.keys[0]`; empty for the file itself.
+    /// Where in the document: `routes[1].limits[0]`, `issuers.partner.keys[0]`, `version`; empty for
+    /// the document as a whole (printed `$`, as JSONPath names the root).
     public let path: String
     public let message: String
     /// The file the problem was found in, even when it has no line (unreadable files).
@@ -60,9 +61,11 @@ public struct PolicyDiagnostic: Sendable, Hashable, CustomStringConvertible {
         self.file = file
     }
 
+    /// `FILE:LINE:COL: PATH: message` whenever there is a line to point at, so tools can split every
+    /// line the same way; `FILE: message` only for a file or directory that could not be read.
     public var description: String {
-        let place = location.map(\.description) ?? file
-        return path.isEmpty ? "\(place): \(message)" : "\(place): \(path): \(message)"
+        guard let location else { return path.isEmpty ? "\(file): \(message)" : "\(file): \(path): \(message)" }
+        return "\(location): \(path.isEmpty ? "$" : path): \(message)"
     }
 }
 

@@ -187,7 +187,10 @@ struct YAMLNode {
             let keyAtPath = YAMLNode(node: keyNode, file: file, path: path)
             guard let key = keyAtPath.mappingKey(&log) else { continue }
             guard allowed.contains(key) else {
-                log.error(.unknownKey, at: keyAtPath, "unknown key \"\(key)\"\(DidYouMean.hint(for: key, among: allowed))")
+                // Reported at the mapping's path (`routes[0]: unknown key "timeout"`); a key of the
+                // document itself has no mapping path, so the key is its own (`rutes: unknown key…`).
+                let at = path.isEmpty ? YAMLNode(node: keyNode, file: file, path: key) : keyAtPath
+                log.error(.unknownKey, at: at, "unknown key \"\(key)\"\(DidYouMean.hint(for: key, among: allowed))")
                 continue
             }
             values[key] = child(key: key, node: valueNode)
@@ -214,7 +217,7 @@ struct YAMLFields {
     /// The value of a key that must be present; its absence is reported at the mapping.
     func required(_ key: String, _ log: inout DiagnosticLog) -> YAMLNode? {
         if let value = values[key] { return value }
-        log.error(.missingKey, at: node, "missing required key \"\(key)\"")
+        log.error(.missingKey, at: node.location, path: node.path.isEmpty ? key : node.path, "missing required key \"\(key)\"")
         return nil
     }
 }

@@ -21,7 +21,7 @@ struct PolicyValidationTests {
                 timeout: 5s
             """])
         #expect(fixture.errors() == [
-            #"a.yaml:2:1: unknown key "route" (did you mean "routes"?)"#,
+            #"a.yaml:2:1: route: unknown key "route" (did you mean "routes"?)"#,
             #"a.yaml:4:35: limits.per-ip: unknown key "brust" (did you mean "burst"?)"#,
             #"a.yaml:7:30: routes[0].match: unknown key "method" (did you mean "methods"?)"#,
             #"a.yaml:9:5: routes[0]: unknown key "timeout""#,
@@ -142,7 +142,7 @@ struct PolicyValidationTests {
               per-ip: { rate: 2/s, key: [ip] }
             \(minimalRoute)
             """])
-        #expect(fixture.errors() == [#"a.yaml:4:3: duplicate key "per-ip" (first at line 3)"#])
+        #expect(fixture.errors() == [#"a.yaml:4:3: $: duplicate key "per-ip" (first at line 3)"#])
         #expect(fixture.codes() == [.yamlSyntax])
     }
 
@@ -342,7 +342,7 @@ struct PolicyValidationTests {
                 auth: none
             """])
         #expect(fixture.errors() == [
-            "a.yaml:5:9: invalid YAML: did not find expected ',' or '}' (while parsing a flow mapping at line 4, column 12)",
+            "a.yaml:5:9: $: invalid YAML: did not find expected ',' or '}' (while parsing a flow mapping at line 4, column 12)",
         ])
         #expect(fixture.codes() == [.yamlSyntax])
     }
@@ -356,9 +356,9 @@ struct PolicyValidationTests {
         ])
         try fixture.write("d.yaml", Data([0x76, 0xFF, 0xFE, 0x0A]))
         #expect(fixture.errors() == [
-            #"a.yaml:1:1: missing required key "version""#,
+            #"a.yaml:1:1: version: missing required key "version""#,
             "b.yaml:1:10: version: unsupported version 2 (this sidecar reads version 1)",
-            #"c.yaml:1:1: empty policy file: expected a mapping with "version: 1""#,
+            #"c.yaml:1:1: $: empty policy file: expected a mapping with "version: 1""#,
             "d.yaml: file is not valid UTF-8",
         ])
     }
