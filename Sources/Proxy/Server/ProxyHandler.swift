@@ -7,67 +7,32 @@ import NIOPosix
 
 /// The client side of one connection. For each request: validate framing → normalize the path →
 /// run the phases → forward to a pooled upstream connection of the same event loop → stream the
-/// response back → log. Bodies stream both ways with back-pressure: reading from one side stops
-/// while the other side cannot take more. Pipelined requests are queued here and served in order
-/// once the one before has been answered; reading goes on meanwhile (no change of read interest
-/// per request, which would cost two `epoll_ctl`s) until the queue holds `pipelinedLimit` bytes.
+/// response back → log. Which request a part belongs to, where body parts go, when the client is
+/// read, the order of answers and when the connection ends are decided by `ConnectionStateMachine`
+/// (tested without a channel); this handler performs what it returns. Bodies stream both ways with
+/// back-pressure; pipelined requests are queued by the machine and served in order.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamResponseDelegate, PhaseChainDelegate,
     UpstreamDeadlineOwner
 {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
-
-    private enum State {
-        /// Between requests.
-        case idle
-        /// Phases running or the upstream connection being made; body parts are held.
-        case preparing
-        /// Request sent (or being sent) upstream.
-        case forwarding(UpstreamConnection)
-        /// Answered by the sidecar itself; the rest of the request body is discarded.
-        case answeredLocally
-        /// After `101 Switching Protocols`: the connection is a byte tunnel to the upstream.
-        case tunnel
-        case closed
-    }
+    typealias Machine = ConnectionStateMachine<HTTPRequestHead>
 
     private let loop: LoopContext
     private let isTLS: Bool
-    private var state = State.idle
+    private var machine: Machine
     private var exchange: Exchange?
+    /// The upstream connection the current request uses, while the machine is forwarding.
+    private var upstream: UpstreamConnection?
     private var peer = "unknown"
     private var context: ChannelHandlerContext?
-
-    // Per request.
-    private var heldBody: [ByteBuffer] = []
-    private var requestEnded = false
-    /// The request declared a body (Content-Length > 0 or chunked); without one its end follows the
-    /// head at once.
-    private var requestHasBody = false
-    private var requestBodyBytes = 0
-    private var heldBodyBytes = 0
-    /// Body bytes held while an upstream connection is being made, before reading pauses.
-    private static let heldBodyLimit = 64 * 1024
-    private var responseStarted = false
-    private var responseEnded = false
-    private var keepAlive = true
-    /// False while the client is not read (back-pressure, or a body held while phases decide).
-    private var clientReading = true
-
-    // Pipelining: parts of later requests that arrived while one was being answered, in order.
-    private var pipelined = CircularBuffer<HTTPServerRequestPart>()
-    private var pipelinedBytes = 0
-    private static let pipelinedLimit = 64 * 1024
+    /// Set while queued parts are handed over, so a request completed inside leaves it to the loop.
     private var draining = false
-    /// A parser error in a pipelined request: answered, and the connection closed, after the
-    /// requests before it.
-    private var pendingProblem: ProblemResponse?
-    /// The server is shutting down: answer what is in flight, then close.
-    private var quiescing = false
 
     init(loop: LoopContext, isTLS: Bool) {
         self.loop = loop
         self.isTLS = isTLS
+        self.machine = Machine(limits: .init(maxBodyBytes: loop.configuration.maxBodyBytes))
     }
 
     // MARK: Channel events
@@ -84,83 +49,43 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        if pipelined.isEmpty, acceptsPart {
-            return dispatch(part, context: context)
+        let part: Machine.RequestPart
+        switch unwrapInboundIn(data) {
+        case let .head(head): part = .head(head, keepAlive: head.isKeepAlive)
+        case let .body(body): part = .body(body)
+        case .end: part = .end
         }
-        if case .closed = state { return }
-        switch part {
-        case let .body(body): pipelinedBytes += body.readableBytes
-        case .head: pipelinedBytes += 256
-        case .end: break
-        }
-        pipelined.append(part)
-        if pipelinedBytes > Self.pipelinedLimit { setClientReading(false, context: context) }
-    }
-
-    /// Whether a part read now belongs to the request being handled (or starts one): everything
-    /// after the end of a request that is still being answered waits in `pipelined`.
-    private var acceptsPart: Bool {
-        switch state {
-        case .idle: true
-        case .closed, .tunnel: false
-        case .preparing, .forwarding, .answeredLocally: !requestEnded
-        }
-    }
-
-    private func dispatch(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
-        switch part {
-        case let .head(head):
-            receiveHead(head, context: context)
-        case let .body(body):
-            receiveBody(body, context: context)
-        case .end:
-            receiveEnd(context: context)
-        }
+        perform(machine.read(part), context: context)
+        applyReading(context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case let .forwarding(connection) = state {
-            // The client left: the upstream exchange cannot finish cleanly.
-            connection.delegate = nil
-            connection.close()
-        }
+        if machine.clientClosed() { abandonUpstream() }
         if let exchange, exchange.status == 0 {
             exchange.decision = "client-closed"
             finish(exchange, status: 499)
         }
+        exchange = nil
         loop.deadlines.clear(self)
-        state = .closed
         context.fireChannelInactive()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         // Response back-pressure: read from the upstream only while the client keeps up.
-        if case let .forwarding(connection) = state {
-            connection.setReading(context.channel.isWritable)
+        if let upstream, machine.state == .forwarding {
+            upstream.setReading(context.channel.isWritable)
         }
         context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            // Silent between requests, or stalled mid-upload: close. Waiting on the upstream is not the
-            // client's silence; the upstream timeout covers that.
-            switch state {
-            case .idle, .preparing, .answeredLocally:
-                context.close(promise: nil)
-            case .forwarding where !requestEnded:
-                context.close(promise: nil)
-            default:
-                break
-            }
+            if machine.idleTimeout() { context.close(promise: nil) }
             return
         }
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: an idle connection closes now, a busy one after its response.
-            quiescing = true
-            keepAlive = false
-            if case .idle = state, pipelined.isEmpty { context.close(promise: nil) }
+            if machine.quiesce() { context.close(promise: nil) }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -168,8 +93,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     /// The request decoder's errors: a header block over `--max-header-bytes` gets 431, anything
     /// else malformed (bad chunk sizes, obsolete line folding, control bytes, smuggling shapes llhttp
-    /// refuses) 400, then the connection closes. Never a second response, never out of order: an
-    /// error in a pipelined request waits for the answers to the requests before it.
+    /// refuses) 400, then the connection closes; the machine keeps it in order.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard let parserError = error as? HTTPParserError else {
             context.close(promise: nil)
@@ -178,32 +102,21 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         let problem: ProblemResponse = parserError == .headerOverflow
             ? .headersTooLarge()
             : .badRequest("the request is not valid HTTP/1.1 (\(parserError))")
-        setClientReading(false, context: context)
-        switch state {
-        case .idle where pipelined.isEmpty:
-            answerAndClose(problem, context: context)
-        case .preparing, .forwarding, .answeredLocally:
-            if acceptsPart && pipelined.isEmpty {
-                // The request being handled is itself malformed (its body, say): a request whose
-                // body is unread ends with the connection.
-                if case .answeredLocally = state, responseEnded {
-                    context.close(promise: nil)
-                } else {
-                    answer(problem, context: context)
-                }
-            } else {
-                pendingProblem = problem
-            }
-        case .idle:
-            pendingProblem = problem
-        case .closed, .tunnel:
+        switch machine.parserError(problem) {
+        case .none:
+            break
+        case .close:
             context.close(promise: nil)
+        case let .answerAndClose(problem):
+            answerAndClose(problem, context: context)
+        case let .answer(action):
+            perform(action, context: context)
         }
+        applyReading(context: context)
     }
 
     /// A problem response outside any request (the parser could not make one), then close.
     private func answerAndClose(_ problem: ProblemResponse, context: ChannelHandlerContext) {
-        state = .closed
         var problem = problem
         problem.closeConnection = true
         let (head, body) = problem.encoded(requestID: loop.requestIDs.next(), version: .http1_1, allocator: context.channel.allocator)
@@ -214,20 +127,104 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
     }
 
+    // MARK: Performing the machine's actions
+
+    private func perform(_ action: Machine.ReadAction, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            break
+        case let .startRequest(head):
+            startRequest(head, context: context)
+        case let .forwardBody(body):
+            guard let upstream else { return }
+            upstream.write(.body(.byteBuffer(body)), flush: true)
+            if !upstream.channel.isWritable { machine.upstreamWritabilityChanged(writable: false) }
+        case .forwardEnd:
+            upstream?.write(.end(nil), flush: true)
+        case let .answer(answer):
+            perform(answer, context: context)
+        case .requestComplete:
+            exchange = nil
+            drainPipelined(context: context)
+        }
+    }
+
+    private func perform(_ action: Machine.AnswerAction, context: ChannelHandlerContext) {
+        switch action {
+        case .none:
+            return
+        case let .closeConnection(problem, abandon):
+            loop.deadlines.clear(self)
+            if abandon { abandonUpstream() }
+            if let exchange {
+                exchange.decision = problem.decision ?? problem.slug
+                finish(exchange, status: exchange.status)
+            }
+            exchange = nil
+            context.close(promise: nil)
+        case let .write(problem, close, abandon):
+            loop.deadlines.clear(self)
+            if abandon { abandonUpstream() }
+            guard let exchange else { return }
+            exchange.decision = problem.decision ?? problem.slug
+            var problem = problem
+            problem.closeConnection = close
+            let (head, body) = problem.encoded(requestID: exchange.requestID, version: exchange.head.version, allocator: context.channel.allocator)
+            exchange.status = Int(problem.status.code)
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            if exchange.head.method != .HEAD {
+                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            }
+            finish(exchange, status: exchange.status)
+            writeEnd(nil, close: close, context: context)
+        }
+    }
+
+    /// Writes a response's end; the next request starts only after it (see
+    /// `ConnectionStateMachine.responseEndWritten`).
+    private func writeEnd(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
+        if close {
+            exchange = nil
+            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        perform(machine.responseEndWritten(), context: context)
+    }
+
+    /// Hands queued parts over while they belong to the request being handled. Re-entrant calls
+    /// (a queued request answered at once completes inside the loop) leave the work to the outer one.
+    private func drainPipelined(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while let action = machine.drain() {
+            perform(action, context: context)
+        }
+        if let problem = machine.pendingAnswer() {
+            answerAndClose(problem, context: context)
+        }
+    }
+
+    /// Changes read interest only when it changes: each change is an epoll_ctl.
+    private func applyReading(context: ChannelHandlerContext) {
+        guard let reading = machine.readingChange() else { return }
+        try? context.channel.syncOptions?.setOption(.autoRead, value: reading)
+        if reading { context.read() }
+    }
+
+    private func abandonUpstream() {
+        guard let connection = upstream else { return }
+        upstream = nil
+        connection.delegate = nil
+        connection.close()
+    }
+
     // MARK: Request
 
-    private func receiveHead(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        // A request queued behind one whose answer closes the connection is not served.
-        if case .closed = state { return }
-        heldBody.removeAll(keepingCapacity: true)
-        heldBodyBytes = 0
-        requestEnded = false
-        requestHasBody = false
-        requestBodyBytes = 0
-        responseStarted = false
-        responseEnded = false
-        keepAlive = head.isKeepAlive && !quiescing
-
+    private func startRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let incomingID = head.headers.first(name: "x-request-id").map { Substring($0) }
         let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable($0) ? String($0) : nil } ?? loop.requestIDs.next()
         let trusted = loop.configuration.trustedProxies
@@ -253,75 +250,39 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             requestID: requestID, snapshot: loop.snapshot, staticKeys: loop.staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
             path: path, query: query)
         self.exchange = exchange
-        state = .preparing
 
         let framing: RequestValidation.Framing
         switch RequestValidation.check(head) {
         case let .failure(problem):
-            return answer(.badRequest("the request has \(problem)"), context: context)
+            return perform(machine.answer(.badRequest("the request has \(problem)")), context: context)
         case let .success(checked):
             framing = checked
         }
-        requestHasBody = framing.hasBody
+        machine.requestValidated(hasBody: framing.hasBody)
         if case let .failure(problem) = normalized {
-            return answer(.badRequest("invalid request path: \(problem)"), context: context)
+            return perform(machine.answer(.badRequest("invalid request path: \(problem)")), context: context)
         }
         if let length = framing.contentLength, length > loop.configuration.maxBodyBytes {
-            return answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes), context: context)
+            return perform(machine.answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes)), context: context)
         }
 
         // The body is held while the phases decide and the upstream connection is made; reading
-        // pauses only if that grows past `heldBodyLimit` (see receiveBody), so a typical request
-        // costs no change of read interest at all.
+        // pauses only if that grows past the machine's held-body limit, so a typical request costs
+        // no change of read interest at all.
         loop.phases.run(exchange, on: loop, delegate: self)
     }
 
     func phasesFinished(_ exchange: Exchange, problem: ProblemResponse?) {
-        guard let context, self.exchange === exchange, case .preparing = state else { return }
-        if let problem {
-            answer(problem, context: context)
-        } else {
+        guard let context, self.exchange === exchange else { return }
+        switch machine.phasesFinished(problem: problem) {
+        case .ignore:
+            break
+        case let .answer(action):
+            perform(action, context: context)
+        case .forward:
             forward(exchange, context: context)
         }
-    }
-
-    private func receiveBody(_ body: ByteBuffer, context: ChannelHandlerContext) {
-        requestBodyBytes += body.readableBytes
-        if requestBodyBytes > loop.configuration.maxBodyBytes {
-            switch state {
-            case .preparing, .forwarding:
-                if case let .forwarding(connection) = state {
-                    connection.delegate = nil
-                    connection.close()
-                }
-                return answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes), context: context)
-            default:
-                return
-            }
-        }
-        switch state {
-        case .preparing:
-            heldBody.append(body)
-            heldBodyBytes += body.readableBytes
-            if heldBodyBytes > Self.heldBodyLimit { setClientReading(false, context: context) }
-        case let .forwarding(connection):
-            connection.write(.body(.byteBuffer(body)), flush: true)
-            if !connection.channel.isWritable { setClientReading(false, context: context) }
-        case .answeredLocally, .idle, .closed, .tunnel:
-            break
-        }
-    }
-
-    private func receiveEnd(context: ChannelHandlerContext) {
-        requestEnded = true
-        switch state {
-        case let .forwarding(connection):
-            connection.write(.end(nil), flush: true)
-        case .answeredLocally where responseEnded:
-            completeRequest(context: context)
-        default:
-            break
-        }
+        applyReading(context: context)
     }
 
     // MARK: Forwarding
@@ -337,59 +298,61 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
         loop.upstream.connect().assumeIsolated().whenComplete { [self] bound in
             let result = bound.map(\.value)
-            guard self.exchange === exchange, case .preparing = state else {
+            guard self.exchange === exchange, machine.state == .preparing else {
                 if case let .success(connection) = result { loop.upstream.release(connection) }
                 return
             }
             switch result {
             case let .failure(error):
                 loop.metrics.recordUpstreamError("connect")
-                answer(.badGateway("cannot connect to the upstream: \(Self.describe(error))"), context: context)
+                perform(machine.upstreamConnectFailed(.badGateway("cannot connect to the upstream: \(Self.describe(error))")), context: context)
             case let .success(connection):
                 send(exchange, head: upstreamHead, on: connection, context: context)
             }
+            applyReading(context: context)
         }
     }
 
     /// Writes the request head and what is held of the body to `connection`; the rest of the body
     /// follows as it arrives.
     private func send(_ exchange: Exchange, head: HTTPRequestHead, on connection: UpstreamConnection, context: ChannelHandlerContext) {
+        guard let (held, ended) = machine.upstreamReady() else {
+            loop.upstream.release(connection)
+            return
+        }
         connection.delegate = self
-        state = .forwarding(connection)
+        upstream = connection
         exchange.upstreamStart = .now()
         connection.write(.head(head), flush: false)
-        for part in heldBody { connection.write(.body(.byteBuffer(part)), flush: false) }
-        heldBody.removeAll(keepingCapacity: true)
-        if requestEnded {
+        for part in held { connection.write(.body(.byteBuffer(part)), flush: false) }
+        if ended {
             connection.write(.end(nil), flush: true)
         } else {
             connection.channel.flush()
+            machine.upstreamWritabilityChanged(writable: connection.channel.isWritable)
         }
         if !context.channel.isWritable { connection.setReading(false) }
-        if !requestEnded { setClientReading(connection.channel.isWritable, context: context) }
         loop.deadlines.set(self, deadline: .now() + loop.configuration.upstreamTimeout)
     }
 
     func upstreamDeadlinePassed() {
-        if case let .forwarding(connection) = state { upstreamTimedOut(connection) }
-    }
-
-    private func upstreamTimedOut(_ connection: UpstreamConnection) {
-        guard let context, case let .forwarding(current) = state, current === connection, !responseStarted else { return }
-        loop.metrics.recordUpstreamError("timeout")
-        connection.delegate = nil
-        connection.close()
-        answer(.gatewayTimeout(), context: context)
+        guard let context, upstream != nil else { return }
+        let action = machine.upstreamTimedOut()
+        if case .write = action { loop.metrics.recordUpstreamError("timeout") }
+        perform(action, context: context)
+        applyReading(context: context)
     }
 
     func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPResponseHead) {
-        guard let context, let exchange, case let .forwarding(current) = state, current === connection else { return }
+        guard let context, let exchange, connection === upstream else { return }
+        let isUpgradeRequest = ForwardPhase.isUpgradeRequest(exchange.head)
+        let isSwitch = head.status == .switchingProtocols && isUpgradeRequest
+        let action = machine.upstreamHead(isSwitch: isSwitch, isUpgradeRequest: isUpgradeRequest)
+        if action == .ignore { return }
         loop.deadlines.clear(self)
         exchange.upstreamEnd = .now()
         var response = head
         response.version = exchange.head.version.minor == 0 ? .http1_0 : .http1_1
-        let isUpgradeRequest = ForwardPhase.isUpgradeRequest(exchange.head)
-        let isSwitch = head.status == .switchingProtocols && isUpgradeRequest
         HopByHopHeaders.strip(&response.headers, keepUpgrade: isSwitch)
         if head.headers.contains(name: "transfer-encoding") && !isSwitch {
             response.headers.add(name: "transfer-encoding", value: "chunked")
@@ -398,21 +361,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             response.headers.add(name: "x-request-id", value: exchange.requestID)
         }
         for (name, value) in exchange.responseHeaders { response.headers.replaceOrAdd(name: name, value: value) }
-        if !keepAlive || !requestEnded {
-            // An early answer while the client is still sending: the rest of its body cannot be
-            // told apart from a next request, so this connection ends with the response.
-            keepAlive = false
-            response.headers.replaceOrAdd(name: "connection", value: "close")
-        }
-        if isUpgradeRequest && !isSwitch {
-            // The client's parser stopped at its upgrade request: no more HTTP on this connection.
-            keepAlive = false
+        if action == .writeHead(close: true) {
             response.headers.replaceOrAdd(name: "connection", value: "close")
         }
         exchange.status = Int(head.status.code)
-        responseStarted = true
         context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if isSwitch {
+        if action == .writeHeadAndTunnel {
             context.flush()
             startTunnel(connection, exchange: exchange, context: context)
         }
@@ -424,7 +378,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// tick: handlers are not removed from inside their own callbacks.
     private func startTunnel(_ connection: UpstreamConnection, exchange: Exchange, context: ChannelHandlerContext) {
         loop.deadlines.clear(self)
-        state = .tunnel
+        upstream = nil
         finish(exchange, status: 101)
         self.exchange = nil
         let channel = context.channel
@@ -456,128 +410,52 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     }
 
     func upstream(_ connection: UpstreamConnection, receivedBody body: ByteBuffer) {
-        guard let context, case let .forwarding(current) = state, current === connection else { return }
+        guard let context, connection === upstream, machine.state == .forwarding else { return }
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         if !context.channel.isWritable { connection.setReading(false) }
     }
 
     func upstream(_ connection: UpstreamConnection, receivedEnd trailers: HTTPHeaders?) {
-        guard let context, let exchange, case let .forwarding(current) = state, current === connection else { return }
-        if !requestEnded { connection.reusable = false }
+        guard let context, let exchange, connection === upstream else { return }
+        guard case let .releaseAndEnd(reusable, close) = machine.upstreamEnd() else { return }
+        upstream = nil
+        if !reusable { connection.reusable = false }
         loop.upstream.release(connection)
         if let start = exchange.upstreamStart, let end = exchange.upstreamEnd {
             loop.metrics.recordUpstream(seconds: Double((end - start).nanoseconds) / 1e9)
         }
         finish(exchange, status: exchange.status)
-        endResponse(trailers, close: !keepAlive, context: context)
+        writeEnd(trailers, close: close, context: context)
+        applyReading(context: context)
     }
 
     func upstream(_ connection: UpstreamConnection, failed error: any Error) {
-        guard let context, case let .forwarding(current) = state, current === connection else { return }
+        guard let context, connection === upstream else { return }
         connection.delegate = nil
         loop.metrics.recordUpstreamError("reset")
-        if responseStarted {
+        switch machine.upstreamFailed() {
+        case .ignore:
+            return
+        case .closeConnection:
             // Part of the response is out: the client can only see it end early.
-            exchange?.decision = "upstream-reset"
-            if let exchange { finish(exchange, status: exchange.status) }
+            upstream = nil
+            if let exchange {
+                exchange.decision = "upstream-reset"
+                finish(exchange, status: exchange.status)
+            }
+            exchange = nil
             context.close(promise: nil)
-        } else {
-            loop.deadlines.clear(self)
-            answer(.badGateway("the upstream closed the connection before responding"), context: context)
+        case let .answer(action):
+            perform(action, context: context)
         }
+        applyReading(context: context)
     }
 
     func upstreamWritabilityChanged(_ connection: UpstreamConnection) {
         // Request back-pressure: read from the client only while the upstream keeps up.
-        guard let context, case let .forwarding(current) = state, current === connection, !requestEnded else { return }
-        setClientReading(connection.channel.isWritable, context: context)
-    }
-
-    // MARK: Answers and the end of a request
-
-    /// Answers with a problem response (refusals and failures), or closes when a response has
-    /// already begun.
-    private func answer(_ problem: ProblemResponse, context: ChannelHandlerContext) {
-        guard let exchange else { return }
-        loop.deadlines.clear(self)
-        if case let .forwarding(connection) = state {
-            connection.delegate = nil
-            connection.close()
-        }
-        state = .answeredLocally
-        heldBody.removeAll()
-        exchange.decision = problem.decision ?? problem.slug
-        if responseStarted {
-            finish(exchange, status: exchange.status)
-            context.close(promise: nil)
-            return
-        }
-        var problem = problem
-        // Unread body bytes would be taken for the next request: close after answering.
-        if (requestHasBody && !requestEnded) || !keepAlive { problem.closeConnection = true }
-        let (head, body) = problem.encoded(requestID: exchange.requestID, version: exchange.head.version, allocator: context.channel.allocator)
-        exchange.status = Int(problem.status.code)
-        responseStarted = true
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if exchange.head.method != .HEAD {
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        }
-        finish(exchange, status: exchange.status)
-        endResponse(nil, close: problem.closeConnection, context: context)
-    }
-
-    /// Writes the response's end, then turns to the next request. The end goes out first: a
-    /// pipelined request waiting in `pipelined` may be answered at once by the sidecar itself (a
-    /// 404, a 401, a 429), and its head must follow this response's last byte — for a chunked
-    /// response the last-chunk `0\r\n\r\n` — or the client reads a status line where it expects a
-    /// chunk size and every later response on the connection is misread.
-    private func endResponse(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
-        responseEnded = true
-        if close {
-            keepAlive = false
-            state = .closed
-            exchange = nil
-            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
-            return
-        }
-        // Neither forwarding (the upstream connection is already released or closed) nor idle
-        // (nothing new starts before the end is written) while the write runs.
-        state = .answeredLocally
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
-        // A failed write may have closed the connection meanwhile.
-        guard case .answeredLocally = state else { return }
-        if requestEnded {
-            completeRequest(context: context)
-        }
-        // Else only reachable if a caller chose to drain the rest of the body instead of closing:
-        // `receiveEnd` completes the request.
-    }
-
-    /// Both the request and the response are done: ready for the next request on this connection,
-    /// which may be waiting in `pipelined` already.
-    private func completeRequest(context: ChannelHandlerContext) {
-        exchange = nil
-        state = .idle
-        if pendingProblem == nil { setClientReading(true, context: context) }
-        drainPipelined(context: context)
-    }
-
-    /// Hands queued parts over while they belong to the request being handled. Re-entrant calls
-    /// (a queued request answered at once completes inside the loop) leave the work to the outer one.
-    private func drainPipelined(context: ChannelHandlerContext) {
-        guard !draining else { return }
-        draining = true
-        defer { draining = false }
-        while acceptsPart, let part = pipelined.popFirst() {
-            if case let .body(body) = part { pipelinedBytes -= body.readableBytes } else if case .head = part { pipelinedBytes -= 256 }
-            dispatch(part, context: context)
-        }
-        if pipelined.isEmpty, case .idle = state, let problem = pendingProblem {
-            pendingProblem = nil
-            answerAndClose(problem, context: context)
-        }
+        guard let context, connection === upstream else { return }
+        machine.upstreamWritabilityChanged(writable: connection.channel.isWritable)
+        applyReading(context: context)
     }
 
     /// The log line and the metrics, once per request.
@@ -595,14 +473,6 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             path: exchange.path, route: routeName, status: status, durationMilliseconds: seconds * 1000,
             upstreamMilliseconds: upstreamMilliseconds, subject: exchange.subject, clientIP: exchange.clientIP,
             decision: exchange.decision))
-    }
-
-    /// Changes read interest only when it changes: each change is an epoll_ctl.
-    private func setClientReading(_ reading: Bool, context: ChannelHandlerContext) {
-        guard reading != clientReading else { return }
-        clientReading = reading
-        try? context.channel.syncOptions?.setOption(.autoRead, value: reading)
-        if reading { context.read() }
     }
 
     private static func describe(_ error: any Error) -> String {
