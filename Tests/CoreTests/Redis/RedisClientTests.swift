@@ -202,7 +202,12 @@ struct RedisClientTests {
         } catch let failure as RedisClient.Failure {
             if case .unavailable = failure {} else { Issue.record("waited on the connect: \(failure)") }
         }
-        #expect(try await client.eventLoop.submit { client.value.state }.get() == .connecting)
+        // Still connecting, unless this machine was too loaded to get here within the 200 ms (seen
+        // at a load average of 11 on 2 cores); the timing checks below cover the attempt's end.
+        let state = try await client.eventLoop.submit { client.value.state }.get()
+        if ContinuousClock.now - start < .milliseconds(150) {
+            #expect(state == .connecting)
+        }
 
         var reason: String?
         let deadline = start + .seconds(3)
