@@ -31,6 +31,8 @@ final class LoopContext {
     let phases: PhaseChain
     let forward: ForwardPhase
     let deadlines = UpstreamDeadlines()
+    /// Client connections, swept for `--idle-timeout`.
+    let idleConnections: IdleConnections
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
 
@@ -61,7 +63,9 @@ final class LoopContext {
         self.accessLog = AccessLog(format: configuration.logFormat, eventLoop: eventLoop)
         self.phases = PhaseChain(phases: [RoutePhase(), AuthenticatePhase(), AuthorizePhase(), FlagGatePhase(), RateLimitPhase()])
         self.forward = ForwardPhase(trustedProxies: configuration.trustedProxies)
+        self.idleConnections = IdleConnections(timeout: configuration.idleTimeout)
         deadlines.start(on: eventLoop)
+        idleConnections.start(on: eventLoop)
         scheduleBucketSweep()
     }
 
@@ -81,6 +85,7 @@ final class LoopContext {
     /// Stops the periodic work this context scheduled (at shutdown).
     func stopTimers() {
         deadlines.stop()
+        idleConnections.stop()
         bucketSweeper?.cancel()
         bucketSweeper = nil
         redis?.client.close()

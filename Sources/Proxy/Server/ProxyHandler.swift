@@ -12,7 +12,7 @@ import NIOPosix
 /// (tested without a channel); this handler performs what it returns. Bodies stream both ways with
 /// back-pressure; pipelined requests are queued by the machine and served in order.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamResponseDelegate, PhaseChainDelegate,
-    UpstreamDeadlineOwner
+    UpstreamDeadlineOwner, IdleConnection
 {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -28,6 +28,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var context: ChannelHandlerContext?
     /// Set while queued parts are handed over, so a request completed inside leaves it to the loop.
     private var draining = false
+    /// The loop's idle sweep reads it (`IdleConnections`).
+    var lastRead = NIODeadline.now()
 
     init(loop: LoopContext, isTLS: Bool) {
         self.loop = loop
@@ -41,14 +43,17 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         self.context = context
         peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
         loop.openConnections += 1
+        loop.idleConnections.add(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         loop.openConnections -= 1
+        loop.idleConnections.remove(self)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = .now()
         let part: Machine.RequestPart
         switch unwrapInboundIn(data) {
         case let .head(head): part = .head(head, keepAlive: head.isKeepAlive)
@@ -78,11 +83,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         context.fireChannelWritabilityChanged()
     }
 
+    /// Nothing read for `--idle-timeout` (the loop's sweep tells): close a silent or stalled client.
+    func idleTimeoutPassed() {
+        if let context, machine.idleTimeout() { context.close(promise: nil) }
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            if machine.idleTimeout() { context.close(promise: nil) }
-            return
-        }
         if event is ChannelShouldQuiesceEvent {
             // Graceful shutdown: an idle connection closes now, a busy one after its response.
             if machine.quiesce() { context.close(promise: nil) }
@@ -389,11 +395,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                     try result.get()
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(client, position: .after(pipeline.context(handler: self).handler))
-                    for type in [
-                        IdleStateHandler.self, HTTPResponseEncoder.self,
-                    ] as [any RemovableChannelHandler.Type] {
-                        try Self.remove(type, from: pipeline)
-                    }
+                    try Self.remove(HTTPResponseEncoder.self, from: pipeline)
                     _ = pipeline.removeHandler(self)
                     try Self.remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: pipeline)
                 } catch {

@@ -51,7 +51,7 @@ final class ProxyListener: Service {
                     if let tls {
                         try pipeline.addHandler(NIOSSLServerHandler(context: tls))
                     }
-                    try pipeline.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
+                    // No IdleStateHandler: the loop's `IdleConnections` sweep watches for silence.
                     // Built by hand rather than with configureHTTPServerPipeline: the decoder must
                     // forward, not drop, bytes that follow an upgrade request into the tunnel.
                     // No outbound header validator: response headers come from the upstream
