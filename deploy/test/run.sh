@@ -205,11 +205,11 @@ real_scrape() {
     curl -fs -o /dev/null "http://127.0.0.1:$proxy_port/hello/$i" || return 1
   done
   wait_for 10 equals 'tollgate_requests_total{route="hello"}' $((requests + 1)) || return 1
-  # A few more scrapes at the new total keep the extrapolation below small.
-  sleep 5
+  # More scrapes at the new total keep the extrapolation below small.
+  sleep 7
   # rate(...[5m]) of 50 requests is 50/300 req/s. Prometheus extrapolates the increase it sampled
-  # (over S ≥ 5 s) by at most 2% toward the series' start and one scrape interval toward the
-  # evaluation time, so the rule may read up to ~25% more, never less.
+  # (over S ≥ 6 s, the last evaluation included) by at most 2% toward the series' start and 1.1
+  # scrape intervals toward the evaluation time: the rule reads at most ~20% more, never less.
   value="$(query 'route:tollgate_requests:rate5m{job="tollgate-proxy",route="hello"}')"
   echo "route:tollgate_requests:rate5m{route=\"hello\"} = $value req/s after $requests requests (expected $requests/300 = 0.1667, up to +25%)"
   "$python" -c 'import sys; v = float(sys.argv[1] or "nan"); e = float(sys.argv[2]) / 300; sys.exit(0 if e <= v <= e * 1.25 else 1)' \
@@ -228,11 +228,14 @@ sys.exit(1 if bad or firing or len(rules) < 20 else 0)' || return 1
 check "live: a real Prometheus scrapes both, and a recording rule reads the known traffic" real_scrape
 
 # A ConfigMap volume as the kubelet writes it: the files are symlinks through `..data` to a
-# timestamped directory, and an update swaps `..data` atomically (rename) to a new directory.
+# timestamped directory, and an update swaps `..data` atomically (rename) to a new directory. With
+# `items` paths in a folder (docs/deploy.md), the folder is the symlink: routes -> ..data/routes.
 configmap_version() { # DIR NAME ROUTE: a policy set with route ROUTE in directory DIR/..NAME
-  mkdir -p "$1/..$2"
-  cat >"$1/..$2/policy.yaml" <<EOF
+  mkdir -p "$1/..$2/routes"
+  printf 'version: 1\nservice: swap-test\n' >"$1/..$2/policy.yaml"
+  cat >"$1/..$2/routes/route.yaml" <<EOF
 version: 1
+service: swap-test
 routes:
   - name: $3
     match: { prefix: /$3 }
@@ -253,6 +256,7 @@ configmap_swap() {
   configmap_version "$dir" 2026_12_05_00_00_00.1 first
   ln -s ..2026_12_05_00_00_00.1 "$dir/..data"
   ln -s ..data/policy.yaml "$dir/policy.yaml"
+  ln -s ..data/routes "$dir/routes"
   "$bin/tollgate-proxy" run --upstream "http://127.0.0.1:$upstream_port" --listen "127.0.0.1:$swap_port" \
     --admin "127.0.0.1:$swap_admin_port" --policies "$dir" --threads 1 >/dev/null 2>"$work/swap-proxy.log" &
   pid=$!
@@ -265,10 +269,10 @@ configmap_swap() {
   rm -rf "$dir/..2026_12_05_00_00_00.1"
   wait_for 5 answers /second 200 || { echo "the swap was not picked up within 5 s"; cat "$work/swap-proxy.log"; return 1; }
   answers /first 404 || return 1
-  echo "symlink swap reloaded: /second 200, /first 404; reloads: success $(reloads success)"
+  echo "symlink swap reloaded routes/route.yaml: /second 200, /first 404; reloads: success $(reloads success)"
   # A broken update is refused whole: the last good set keeps serving, the refusal is counted.
-  mkdir -p "$dir/..2026_12_05_00_02_00.3"
-  printf 'version: 1\nroutes: [ {name: third, match: {prefix: /third}, auth: nonsense} ]\n' >"$dir/..2026_12_05_00_02_00.3/policy.yaml"
+  configmap_version "$dir" 2026_12_05_00_02_00.3 third
+  sed -i 's/auth: none/auth: nonsense/' "$dir/..2026_12_05_00_02_00.3/routes/route.yaml"
   swap_to "$dir" 2026_12_05_00_02_00.3
   wait_for 5 reloads_are error 1 || { echo "the refused reload was not counted: error=$(reloads error)"; return 1; }
   answers /second 200 || return 1
