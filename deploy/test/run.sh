@@ -184,13 +184,23 @@ query() {
     "$python" -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")'
 }
 equals() { [ "$(query "$1")" = "$2" ]; }
+# within_extrapolation VALUE N: N/300 ≤ VALUE ≤ (1.2 + 1/N) × N/300 (see real_scrape).
+within_extrapolation() {
+  "$python" -c 'import sys; v, n = float(sys.argv[1] or "nan"), int(sys.argv[2]); sys.exit(0 if n / 300 <= v <= (1.2 + 1 / n) * n / 300 else 1)' "$1" "$2"
+}
+# A token request with an unknown client: 401 invalid_client, counted by the control plane.
+refused_token_request() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -u nobody:wrong -d grant_type=client_credentials \
+    "http://127.0.0.1:$control_port/oauth/token")" = 401 ]
+}
 real_scrape() {
-  local requests=50 value
+  local requests=50 refusals=10 value
   "$python" deploy/test/prometheus_config.py local deploy/prometheus/prometheus.yml "$work/prometheus.yml" \
     "tollgate-proxy=127.0.0.1:$admin_port" "tollgate-control=127.0.0.1:$control_port" --interval 1s || return 1
   # One request first, so the series exists in Prometheus' first scrape: the known traffic is then
   # an increase Prometheus sees, not a series appearing with its total.
   curl -fs -o /dev/null "http://127.0.0.1:$proxy_port/hello/warm-up" || return 1
+  refused_token_request || return 1
   timeout 90 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/prometheus-data" \
     --web.listen-address="127.0.0.1:$prometheus_port" --log.level=warn >"$work/prometheus.log" 2>&1 &
   pids+=($!)
@@ -201,19 +211,26 @@ real_scrape() {
   echo "up == 1 for tollgate-proxy and tollgate-control"
   wait_for 10 equals 'tollgate_requests_total{route="hello"}' 1 || return 1
   wait_for 10 equals 'tollgate_control_signing_keys_published' 1 || { echo "the control plane's signing key gauge was not scraped"; return 1; }
+  wait_for 10 equals 'tollgate_control_token_errors_total{error="invalid_client"}' 1 || return 1
   for i in $(seq 1 $requests); do
     curl -fs -o /dev/null "http://127.0.0.1:$proxy_port/hello/$i" || return 1
   done
+  for i in $(seq 1 $refusals); do refused_token_request || return 1; done
   wait_for 10 equals 'tollgate_requests_total{route="hello"}' $((requests + 1)) || return 1
+  wait_for 10 equals 'tollgate_control_token_errors_total{error="invalid_client"}' $((refusals + 1)) || return 1
   # More scrapes at the new total keep the extrapolation below small.
   sleep 7
-  # rate(...[5m]) of 50 requests is 50/300 req/s. Prometheus extrapolates the increase it sampled
-  # (over S ≥ 6 s, the last evaluation included) by at most 2% toward the series' start and 1.1
-  # scrape intervals toward the evaluation time: the rule reads at most ~20% more, never less.
+  # rate(...[5m]) of N requests is N/300 per second. Prometheus extrapolates the increase it
+  # sampled (over S ≥ 6 s, the last evaluation included): toward the series' start by at most the
+  # time the counter would take to fall from its first sample (1) to zero, 1/N of S, and toward the
+  # evaluation time by at most 1.1 scrape intervals (< 20% of S). So the rule reads N/300 to
+  # (1.2 + 1/N) × N/300, never less.
   value="$(query 'route:tollgate_requests:rate5m{job="tollgate-proxy",route="hello"}')"
-  echo "route:tollgate_requests:rate5m{route=\"hello\"} = $value req/s after $requests requests (expected $requests/300 = 0.1667, up to +25%)"
-  "$python" -c 'import sys; v = float(sys.argv[1] or "nan"); e = float(sys.argv[2]) / 300; sys.exit(0 if e <= v <= e * 1.25 else 1)' \
-    "$value" "$requests" || return 1
+  echo "route:tollgate_requests:rate5m{route=\"hello\"} = $value req/s after $requests requests (expected $requests/300 = 0.1667, at most +22%)"
+  within_extrapolation "$value" "$requests" || return 1
+  value="$(query 'error:tollgate_control_token_errors:rate5m{job="tollgate-control",error="invalid_client"}')"
+  echo "error:tollgate_control_token_errors:rate5m{error=\"invalid_client\"} = $value/s after $refusals refused token requests (expected $refusals/300 = 0.0333, at most +30%)"
+  within_extrapolation "$value" "$refusals" || return 1
   # Every rule evaluates without error on real series, and nothing fires on a healthy pair.
   curl -fs "http://127.0.0.1:$prometheus_port/api/v1/rules" | "$python" -c '
 import json, sys
@@ -225,7 +242,7 @@ state = ", ".join(firing) or "none"
 print(f"{len(rules)} rules loaded and healthy; alerts firing or pending: {state}")
 sys.exit(1 if bad or firing or len(rules) < 20 else 0)' || return 1
 }
-check "live: a real Prometheus scrapes both, and a recording rule reads the known traffic" real_scrape
+check "live: a real Prometheus scrapes both; recording rules read the known traffic" real_scrape
 
 # A ConfigMap volume as the kubelet writes it: the files are symlinks through `..data` to a
 # timestamped directory, and an update swaps `..data` atomically (rename) to a new directory. With
