@@ -27,6 +27,7 @@ struct AdminTests {
         #expect(text.contains("tollgate_upstream_duration_seconds_count 3"))
         #expect(text.contains("tollgate_upstream_errors_total{kind=\"connect\"} 0"))
         #expect(text.contains("tollgate_policy_reloads_total{result=\"success\"} 0"))
+        #expect(text.contains("# TYPE tollgate_ready gauge\ntollgate_ready 1\n"))
     }
 
     @Test("/policies names the active set, its files and the store")

@@ -136,12 +136,14 @@ struct JWKSRotationTests {
         let notReady = try proxy.admin("GET", "/readyz")
         #expect(notReady.status == 503)
         #expect(notReady.text.contains("idp"), "\(notReady.text)")
+        #expect(try proxy.admin("GET", "/metrics").text.contains("\ntollgate_ready 0\n"), "the gauge says what /readyz says")
         let unavailable = try proxy.request("GET", "/echo", headers: [("Authorization", "Bearer \(Self.tokens["a"]!)")])
         #expect(unavailable.status == 503)
         #expect(unavailable.json["type"] as? String == "urn:tollgate:problem:keys-unavailable")
 
         jwks.set(.serve(try Self.document("jwks-a.json")))
         #expect(try Self.waitFor(10) { try proxy.admin("GET", "/readyz").status == 200 }, "retried with back-off until it worked")
+        #expect(try proxy.admin("GET", "/metrics").text.contains("\ntollgate_ready 1\n"))
         #expect(try Self.get(proxy, "a") == 200)
         // Spend the issuer's early refetch (one per 30 s): from here on only the periodic refresh can
         // bring a new kid. Twice, in case the first request joined a periodic fetch already running,

@@ -87,7 +87,8 @@ final class AdminHandler: ChannelInboundHandler {
             state.contexts.metrics().hop(to: context.eventLoop).assumeIsolated().whenComplete { [self] result in
                 switch result {
                 case let .success(metrics):
-                    send(.ok, "text/plain; version=0.0.4", PrometheusText.render(metrics, process: state.processMetrics), head: head, context: context)
+                    send(.ok, "text/plain; version=0.0.4", PrometheusText.render(
+                        metrics, process: state.processMetrics, notReadyIssuers: state.jwks.missing()), head: head, context: context)
                 case let .failure(error):
                     send(.internalServerError, "text/plain", "\(error)\n", head: head, context: context)
                 }

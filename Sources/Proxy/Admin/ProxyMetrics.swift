@@ -156,9 +156,14 @@ final class ProcessMetrics: Sendable {
 
 /// Prometheus text exposition format 0.0.4.
 enum PrometheusText {
-    static func render(_ metrics: ProxyMetricsShard.Snapshot, process: ProcessMetrics) -> String {
+    /// `notReadyIssuers`: the `jwks_url` issuers not fetched yet (what keeps `/readyz` at 503).
+    static func render(_ metrics: ProxyMetricsShard.Snapshot, process: ProcessMetrics, notReadyIssuers: [String] = []) -> String {
         let reloads = process.reloadCounts
         var out = ""
+        // Readiness as a metric, so an alert needs no probe of its own: the same test as /readyz.
+        out += "# HELP tollgate_ready 1 when /readyz answers 200 (a valid policy set and every jwks_url fetched once), else 0.\n"
+        out += "# TYPE tollgate_ready gauge\n"
+        out += "tollgate_ready \(notReadyIssuers.isEmpty ? 1 : 0)\n"
         out += "# HELP tollgate_requests_total Requests answered, by route and status.\n"
         out += "# TYPE tollgate_requests_total counter\n"
         for (key, value) in metrics.requests.sorted(by: { ($0.key.route, $0.key.status) < ($1.key.route, $1.key.status) }) {
