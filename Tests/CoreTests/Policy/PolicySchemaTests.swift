@@ -28,6 +28,7 @@ struct PolicySchemaTests {
         ("auth is required", PolicyCrossChecksTests.authIsRequiredFiles, nil),
         ("every error at once", PolicyCrossChecksTests.everyErrorAtOnceFiles, nil),
         ("reserved forward headers", PolicyCrossChecksTests.reservedForwardHeadersFiles, nil),
+        ("shadow modes", PolicyValidationTests.badModesFiles, nil),
     ]
 
     /// Fixtures the validator refuses for reasons beyond one file's structure: the schema accepts them.
@@ -46,6 +47,7 @@ struct PolicySchemaTests {
         ("the snapshot fixture", PolicySnapshotTests.files),
         ("the ConfigMap fixture", PolicySnapshotTests.configMapLayoutFiles),
         ("the route matcher fixture", ["a.yaml": RouteMatcherTests.policy]),
+        ("shadow routes and limits", PolicySnapshotTests.shadowFiles),
     ]
 
     @Test("the schema in the repository is the one `tollgate-proxy schema` prints, and is valid JSON")

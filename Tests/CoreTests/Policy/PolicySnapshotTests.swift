@@ -153,6 +153,33 @@ struct PolicySnapshotTests {
         #expect(empty.errors() == ["\(empty.path): no policy files (*.yaml, *.yml) in this directory"])
     }
 
+    static let shadowFiles: [String: String] = ["a.yaml": """
+        version: 1
+        limits:
+          per-tenant: { rate: 50/s, key: [header:x-tenant], mode: shadow }
+          per-ip: { rate: 10/s, key: [ip], mode: enforce }
+          plain: { rate: 1/s, key: [ip] }
+        routes:
+          - name: trial
+            match: { prefix: /v3 }
+            mode: shadow
+            auth: none
+            limits: [per-tenant, per-ip]
+          - name: enforced
+            match: { prefix: /v1 }
+            auth: none
+            limits: [plain]
+        """]
+
+    @Test("mode: shadow on routes and limits; enforce by default")
+    func shadowModes() throws {
+        let snapshot = try PolicyFixture(Self.shadowFiles).load()
+        #expect(snapshot.routes.map(\.mode) == [.shadow, .enforce])
+        #expect(snapshot.limits["per-tenant"]?.mode == .shadow)
+        #expect(snapshot.limits["per-ip"]?.mode == .enforce)
+        #expect(snapshot.limits["plain"]?.mode == .enforce)
+    }
+
     @Test("the example policies in the repository validate")
     func examplePolicies() throws {
         let snapshot = try PolicyLoader.load(directory: Fixtures.repository.appendingPathComponent("policies").path)

@@ -395,6 +395,26 @@ struct PolicyValidationTests {
         ])
     }
 
+    static let badModesFiles: [String: String] = ["a.yaml": """
+        version: 1
+        limits:
+          per-ip: { rate: 1/s, key: [ip], mode: dry-run }
+        routes:
+          - name: r
+            match: { path: /r }
+            auth: none
+            mode: Shadow
+        """]
+
+    @Test("a mode other than enforce or shadow")
+    func badModes() throws {
+        let fixture = try PolicyFixture(Self.badModesFiles)
+        #expect(fixture.errors() == [
+            #"a.yaml:3:41: limits.per-ip.mode: mode must be enforce or shadow, got "dry-run""#,
+            #"a.yaml:8:11: routes[0].mode: mode must be enforce or shadow, got "Shadow""#,
+        ])
+    }
+
     static let invalidValuesFiles: [String: String] = ["a.yaml": """
         version: 1
         limits:
