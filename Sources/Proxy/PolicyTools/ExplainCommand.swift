@@ -58,13 +58,7 @@ struct ExplainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let snapshot: PolicySnapshot
-        do {
-            snapshot = try PolicyLoader.load(directory: policies)
-        } catch {
-            for diagnostic in error.diagnostics { CommandLineMain.printError(diagnostic.description) }
-            throw ExitCode(CommandLineMain.usageError)
-        }
+        let snapshot = try TestCommand.loadPolicySet(policies)
         guard let (host, target) = Self.split(url) else { throw ExitCode(CommandLineMain.usageError) }
         var request = OfflinePhaseChain.Request(method: method, target: target, host: host ?? "localhost", clientIP: ip)
         request.headers = headers.compactMap(Self.header)

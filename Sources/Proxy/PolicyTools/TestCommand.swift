@@ -25,14 +25,7 @@ struct TestCommand: ParsableCommand {
     var verbose = false
 
     func run() throws {
-        let snapshot: PolicySnapshot
-        do {
-            snapshot = try PolicyLoader.load(directory: policies)
-        } catch {
-            for diagnostic in error.diagnostics { CommandLineMain.printError(diagnostic.description) }
-            CommandLineMain.printError("\(policies): invalid policy set: \(error.diagnostics.count) error\(error.diagnostics.count == 1 ? "" : "s")")
-            throw ExitCode(CommandLineMain.usageError)
-        }
+        let snapshot = try Self.loadPolicySet(policies)
         let paths = try Self.testFiles(tests)
         var files: [PolicyTestFile] = []
         var problems: [PolicyDiagnostic] = []
@@ -76,6 +69,18 @@ struct TestCommand: ParsableCommand {
             }
         }
         if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// The policy set the tools run on; an invalid one is printed like `validate` does, exit 2.
+    static func loadPolicySet(_ directory: String) throws -> PolicySnapshot {
+        do {
+            return try PolicyLoader.load(directory: directory)
+        } catch {
+            for diagnostic in error.diagnostics { CommandLineMain.printError(diagnostic.description) }
+            let count = error.diagnostics.count
+            CommandLineMain.printError("\(directory): invalid policy set: \(count) error\(count == 1 ? "" : "s")")
+            throw ExitCode(CommandLineMain.usageError)
+        }
     }
 
     /// `ok   FILE: NAME`, or `FAIL FILE:LINE:COL: NAME: expected …, got …; …`.
