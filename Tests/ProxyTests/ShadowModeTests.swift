@@ -41,6 +41,41 @@ struct ShadowModeTests {
         #expect(shadow?["limits"] as? [String] == ["trial"])
     }
 
+    @Test("a shared shadow limit counts across sidecars through Redis, in buckets of its own")
+    func sharedShadowLimitThroughRedis() throws {
+        let setup = try RedisRateLimitTests.ThreeSidecars(policy: """
+            version: 1
+            service: shop
+            limits:
+              trial: { rate: 1/d, burst: 2, key: [route], mode: shadow }
+              enforced: { rate: 1/d, burst: 3, key: [route] }
+              open-on-error: { rate: 1/d, burst: 1000000, key: [ip] }
+            routes:
+              - { name: r, match: { prefix: /echo/r }, auth: none, limits: [trial, enforced] }
+              - { name: open, match: { prefix: /echo/open }, auth: none, limits: [open-on-error] }
+            """)
+        defer { withExtendedLifetime(setup) {} }
+        // One request per sidecar, then a fourth: the trial bucket is shared, so the third is over it
+        // wherever it lands; the enforcing bucket admits exactly three.
+        var statuses: [Int] = []
+        for proxy in setup.proxies + [setup.proxies[0]] { statuses.append(try proxy.request("GET", "/echo/r").status) }
+        #expect(statuses == [200, 200, 200, 429])
+        var results: [String: Int] = [:]
+        for proxy in setup.proxies {
+            let metrics = try proxy.admin("GET", "/metrics").text
+            for result in ["shadow_allowed", "shadow_limited", "shadow_error"] {
+                let prefix = #"tollgate_ratelimit_decisions_total{route="r",limit="trial",result="\#(result)"} "#
+                for line in metrics.split(separator: "\n") where line.hasPrefix(prefix) {
+                    results[result, default: 0] += Int(line.dropFirst(prefix.count)) ?? 0
+                }
+            }
+        }
+        #expect(results == ["shadow_allowed": 2, "shadow_limited": 2])
+        #expect(try setup.redis.integer(["EXISTS", "shadow:tg:shop:trial:r"]) == 1)
+        let third = setup.proxies[2].accessLog(atLeast: 7).filter { $0["route"] as? String == "r" }
+        #expect(third.map { $0["decision"] as? String } == ["shadow:rate-limited:trial"])
+    }
+
     @Test("a shadow limit never answers 429 and leaves the enforcing bucket untouched")
     func shadowLimitTakesNothing() throws {
         let fixture = try ProxyFixture(policy: Self.policy, environment: Self.environment)

@@ -18,8 +18,7 @@ public struct RateLimitPolicy: Sendable, Hashable {
     public let onError: OnError
     /// True: counted in this process only, never in Redis.
     public let local: Bool
-    /// `shadow`: decided and counted (in this process's buckets, apart from the enforcing ones),
-    /// never a 429.
+    /// `shadow`: decided and counted (in buckets of its own, apart from the enforcing ones), never a 429.
     public let mode: PolicyMode
     public let location: SourceLocation
     /// The limit's `RateLimit-Policy` item, `"per-user";q=20;w=2`: its name, the bucket's capacity

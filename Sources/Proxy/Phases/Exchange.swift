@@ -65,7 +65,9 @@ final class Exchange: RoutableRequest {
     /// counted in `tollgate_shadow_refusals_total`; the request goes on.
     func letThrough(_ problem: ProblemResponse, loop: LoopContext) {
         let reason = problem.decision ?? problem.slug
-        if shadowed.isEmpty { decision = "shadow:" + reason }
+        // A shared shadow limit may answer after the request was refused by an enforcing gate: that
+        // refusal stays the decision.
+        if shadowed.isEmpty, decision == "allowed" { decision = "shadow:" + reason }
         shadowed.append(reason)
         loop.metrics.recordShadowRefusal(route: route?.name ?? "", reason: reason)
     }

@@ -83,15 +83,48 @@ struct RateLimitPhase: RequestPhase {
         }
     }
 
-    /// A shadow limit: decided on its own in this process's buckets, under a key apart from the
-    /// enforcing ones (`shadow:` + the bucket key), so trying a limit never takes tokens an enforcing
-    /// limit counts, adds no Redis round trip, and never refuses: a refusal is noted on the exchange.
-    /// Being per process, a shadow limit shared by several sidecars sees only this one's traffic.
+    /// A shadow limit: decided on its own, under a key apart from the enforcing ones (`shadow:` + the
+    /// bucket key), so trying a limit never takes tokens an enforcing limit counts; it never refuses,
+    /// a refusal is noted on the exchange. A shared one goes to Redis as its own request of the same
+    /// batch (no extra round trip: it is sent, and answered, with the turn's other takes, before the
+    /// enforcing take of this request); without `--redis`, or `local`, it is counted in-process.
     private func trial(_ limit: RateLimitPolicy, key: String, route: Route, exchange: Exchange, loop: LoopContext) {
-        let taken = loop.buckets.take([("shadow:" + key, TokenBucket(limit))], now: loop.now() * 1_000_000)
-        guard let outcome = taken.first else { return }
-        loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: outcome.allowed ? "shadow_allowed" : "shadow_limited")
-        if !outcome.allowed { exchange.letThrough(Self.refusal(limit, outcome), loop: loop) }
+        let request: RedisBuckets.Request = ("shadow:" + key, TokenBucket(limit))
+        if !limit.local, let redis = loop.redis {
+            redis.take([request], waiter: ShadowTrial(limit: limit, route: route.name, exchange: exchange, loop: loop))
+            return
+        }
+        guard let outcome = loop.buckets.take([request], now: loop.now() * 1_000_000).first else { return }
+        Self.record(trial: outcome, of: limit, route: route.name, exchange: exchange, loop: loop)
+    }
+
+    static func record(trial outcome: TokenBucket.Outcome, of limit: RateLimitPolicy, route: String, exchange: Exchange, loop: LoopContext) {
+        loop.metrics.recordRateLimitDecision(route: route, limit: limit.name, result: outcome.allowed ? "shadow_allowed" : "shadow_limited")
+        if !outcome.allowed { exchange.letThrough(refusal(limit, outcome), loop: loop) }
+    }
+
+    /// Waits on Redis for one shared shadow limit: one small object, made only for a request that
+    /// tries one. A store failure is counted (`shadow_error`) and changes nothing else.
+    final class ShadowTrial: BucketsWaiter {
+        let limit: RateLimitPolicy
+        let route: String
+        let exchange: Exchange
+        let loop: LoopContext
+
+        init(limit: RateLimitPolicy, route: String, exchange: Exchange, loop: LoopContext) {
+            self.limit = limit
+            self.route = route
+            self.exchange = exchange
+            self.loop = loop
+        }
+
+        func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>) {
+            guard case let .success(outcomes) = result, let outcome = outcomes.first else {
+                loop.metrics.recordRateLimitDecision(route: route, limit: limit.name, result: "shadow_error")
+                return
+            }
+            RateLimitPhase.record(trial: outcome, of: limit, route: route, exchange: exchange, loop: loop)
+        }
     }
 
     /// One store's outcomes, in order, into that store's limits.
@@ -236,3 +269,6 @@ extension Exchange: BucketsWaiter {
         pending.loop.phases.resume(self, with: answer, on: pending.loop)
     }
 }
+
+@available(*, unavailable)
+extension RateLimitPhase.ShadowTrial: Sendable {}
