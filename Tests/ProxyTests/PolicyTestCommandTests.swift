@@ -83,7 +83,7 @@ struct PolicyTestCommandTests {
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stdout == """
             ok   ./policy-tests/orders.yaml: gold reads
-            FAIL ./policy-tests/orders.yaml:9:5: a wrong expectation: expected status 403, got 401 (invalid-token:missing); expected route health, got orders
+            FAIL ./policy-tests/orders.yaml:9:5: a wrong expectation: expected status 403, got 401 (invalid-token:missing_token); expected route health, got orders
             ok   ./policy-tests/orders.yaml: the third read within a minute is limited, however slowly the test runs
             ok   ./policy-tests/orders.yaml: expiry on the runner's clock (exp 100 + 30s skew)
             3 passed, 1 failed
@@ -106,7 +106,7 @@ struct PolicyTestCommandTests {
         let failures = try document.nodes(forXPath: "//testcase/failure")
         #expect(failures.count == 1)
         let message = (failures.first as? XMLElement)?.attribute(forName: "message")?.stringValue
-        #expect(message == "expected status 403, got 401 (invalid-token:missing); expected route health, got orders")
+        #expect(message == "expected status 403, got 401 (invalid-token:missing_token); expected route health, got orders")
         #expect((document.rootElement()?.attribute(forName: "failures")?.stringValue) == "1")
     }
 

@@ -31,10 +31,10 @@ struct ShadowModeTests {
         #expect(response.status == 200)
         #expect(fixture.upstream.received.count == 1)
         let log = fixture.proxy.accessLog(atLeast: 1)
-        #expect(log.first?["decision"] as? String == "shadow:invalid-token:missing")
+        #expect(log.first?["decision"] as? String == "shadow:invalid-token:missing_token")
         let metrics = try fixture.proxy.admin("GET", "/metrics").text
-        #expect(metrics.contains(#"tollgate_auth_decisions_total{route="v3",result="denied",reason="missing",mode="shadow"} 1"#))
-        #expect(metrics.contains(#"tollgate_shadow_refusals_total{route="v3",reason="invalid-token:missing"} 1"#))
+        #expect(metrics.contains(#"tollgate_auth_decisions_total{route="v3",result="denied",reason="missing_token",mode="shadow"} 1"#))
+        #expect(metrics.contains(#"tollgate_shadow_refusals_total{route="v3",reason="invalid-token:missing_token"} 1"#))
         let policies = try fixture.proxy.admin("GET", "/policies").json
         let shadow = policies["shadow"] as? [String: Any]
         #expect(shadow?["routes"] as? [String] == ["v3"])
