@@ -60,6 +60,25 @@ struct ExplainCommandTests {
     }
 }
 
+extension ExplainCommandTests {
+    @Test("a real token of a jwks_url issuer: the JWKS is fetched once and the token verified for real")
+    func jwksIssuer() throws {
+        let jwks = try JWKSServer(.serve(try JWKSRotationTests.document("jwks-a.json")))
+        defer { jwks.shutdown() }
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-explain-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try Data(JWKSRotationTests.policy(url: jwks.url, refresh: "5m").utf8).write(to: root.appendingPathComponent("p.yaml"))
+        let token = try #require(JWKSRotationTests.tokens["a"])
+        let result = try proxy.run(["explain", "--policies", root.path, "GET", "/echo/x", "--token", token])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(jwks.requests == 1)
+        #expect(result.stdout.contains("note: issuer idp: fetched 1 key from \(jwks.url)"), "\(result.stdout)")
+        #expect(result.stdout.contains("authenticate: passed: issuer idp (alg ES256, kid a), subject user-a"))
+        #expect(result.stdout.contains("  x-user-id: user-a"))
+    }
+}
+
 extension Data {
     var unpaddedBase64URL: String {
         base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
