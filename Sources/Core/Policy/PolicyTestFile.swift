@@ -15,6 +15,13 @@ public struct PolicyTestFile: Sendable {
         /// first audience) when they are absent.
         public let claims: [String: JSONValue]
         public let location: SourceLocation
+
+        public init(name: String, issuer: IssuerPolicy, claims: [String: JSONValue], location: SourceLocation) {
+            self.name = name
+            self.issuer = issuer
+            self.claims = claims
+            self.location = location
+        }
     }
 
     public struct Request: Sendable {
