@@ -8,7 +8,7 @@ struct TollgateProxyCommand: ParsableCommand {
         commandName: "tollgate-proxy",
         abstract: "Rate-limit and auth sidecar: routes, JWT, flags and token buckets in front of your service.",
         version: TollgateVersion.current,
-        subcommands: [RunCommand.self, ValidateCommand.self, VersionCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, TestCommand.self, ExplainCommand.self, SchemaCommand.self, VersionCommand.self])
 }
 
 /// `tollgate-proxy validate [DIR]`: the check to run in CI before a policy change merges.

@@ -23,7 +23,7 @@ public struct VerifiedToken: Sendable {
 /// caller's `error_description` and never contains the token or a quote.
 public struct JWTFailure: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Reason: String, Sendable, Hashable {
-        case missing, malformed, tooLarge = "too_large", algorithm, unknownKey = "unknown_kid"
+        case missing = "missing_token", malformed, tooLarge = "too_large", algorithm, unknownKey = "unknown_kid"
         case signature, expired, notYetValid = "not_yet_valid", issuedInFuture = "iat_in_future"
         case missingExpiry = "missing_exp", issuer, audience, critical = "crit"
         case keysUnavailable = "keys_unavailable"

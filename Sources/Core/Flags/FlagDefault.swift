@@ -6,4 +6,11 @@ public struct FlagDefault: Sendable, Hashable {
     /// Percentage of subjects (0...100) whose bucket admits them.
     public let rollout: Int
     public let location: SourceLocation
+
+    public init(name: String, enabled: Bool, rollout: Int, location: SourceLocation) {
+        self.name = name
+        self.enabled = enabled
+        self.rollout = rollout
+        self.location = location
+    }
 }

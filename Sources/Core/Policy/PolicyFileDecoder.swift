@@ -33,6 +33,7 @@ struct RouteDraft {
     let flag: (reference: NameReference, denyStatus: Int)?
     let limits: [NameReference]
     let forward: ForwardPolicy?
+    var mode: PolicyMode? = .enforce
 }
 
 /// Reads one policy file's YAML into a draft, reporting every problem the file has on its own:
@@ -273,7 +274,7 @@ final class PolicyFileDecoder {
         return value
     }
 
-    static let limitKeys = ["rate", "burst", "key", "cost", "on_error", "local"]
+    static let limitKeys = ["rate", "burst", "key", "cost", "on_error", "local", "mode"]
     static let keyPartNames = ["ip", "route", "method", "subject", "claim:NAME", "header:NAME"]
 
     private func limit(_ name: String, _ node: YAMLNode) -> RateLimitPolicy? {
@@ -299,9 +300,10 @@ final class PolicyFileDecoder {
             }
         }
         let local = fields["local"].map { $0.boolean(&log) } ?? false
-        guard let rate, let burst, let cost, cost <= burst, let key, let onError, let local else { return nil }
+        let mode = policyMode(fields["mode"])
+        guard let rate, let burst, let cost, cost <= burst, let key, let onError, let local, let mode else { return nil }
         return RateLimitPolicy(
-            name: name, rate: rate, burst: burst, key: key, cost: cost, onError: onError, local: local,
+            name: name, rate: rate, burst: burst, key: key, cost: cost, onError: onError, local: local, mode: mode,
             location: node.location)
     }
 
@@ -331,6 +333,17 @@ final class PolicyFileDecoder {
         return parts.count == items.count ? parts : nil
     }
 
+    /// `mode: enforce` (the default) or `mode: shadow`.
+    private func policyMode(_ node: YAMLNode?) -> PolicyMode? {
+        guard let node else { return .enforce }
+        guard let text = node.string(&log) else { return nil }
+        guard let mode = PolicyMode(rawValue: text) else {
+            log.error(.invalidValue, at: node, "mode must be enforce or shadow, got \"\(text)\"")
+            return nil
+        }
+        return mode
+    }
+
     // MARK: Flags
 
     static let flagKeys = ["enabled", "rollout"]
@@ -345,7 +358,7 @@ final class PolicyFileDecoder {
 
     // MARK: Routes
 
-    static let routeKeys = ["name", "match", "auth", "flag", "limits", "forward"]
+    static let routeKeys = ["name", "match", "auth", "flag", "limits", "forward", "mode"]
     static let matchKeys = ["path", "prefix", "regex", "methods", "host", "headers"]
     static let authKeys = ["issuers", "scopes", "claims", "optional"]
     static let flagGateKeys = ["name", "deny_status"]
@@ -386,7 +399,7 @@ final class PolicyFileDecoder {
         }
         return RouteDraft(
             node: node, name: routeName, nameNode: nameNode, match: match, auth: auth, flag: flag,
-            limits: limits, forward: forward)
+            limits: limits, forward: forward, mode: policyMode(fields["mode"]))
     }
 
     private func routeMatch(_ node: YAMLNode) -> RouteMatch? {

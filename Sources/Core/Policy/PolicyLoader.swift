@@ -261,10 +261,10 @@ struct PolicySetBuilder {
             gate = FlagGate(flag: definition, denyStatus: flag.denyStatus)
         }
         guard let name = route.name, let match = route.match, let auth = resolvedAuth, let forward = route.forward,
-              resolvedLimits.count == route.limits.count, (route.flag == nil) == (gate == nil)
+              let mode = route.mode, resolvedLimits.count == route.limits.count, (route.flag == nil) == (gate == nil)
         else { return nil }
         return Route(name: name, match: match, auth: auth, flag: gate, limits: resolvedLimits, forward: forward,
-                     location: route.node.location)
+                     mode: mode, location: route.node.location)
     }
 
     /// The definition a reference names. A name that is defined but invalid yields nil without a

@@ -18,6 +18,8 @@ public struct RateLimitPolicy: Sendable, Hashable {
     public let onError: OnError
     /// True: counted in this process only, never in Redis.
     public let local: Bool
+    /// `shadow`: decided and counted (in buckets of its own, apart from the enforcing ones), never a 429.
+    public let mode: PolicyMode
     public let location: SourceLocation
     /// The limit's `RateLimit-Policy` item, `"per-user";q=20;w=2`: its name, the bucket's capacity
     /// and the seconds it takes to refill from empty (draft-ietf-httpapi-ratelimit-headers). Made
@@ -25,7 +27,8 @@ public struct RateLimitPolicy: Sendable, Hashable {
     public let policyItem: String
 
     public init(
-        name: String, rate: Rate, burst: Int, key: [KeyPart], cost: Int, onError: OnError, local: Bool, location: SourceLocation
+        name: String, rate: Rate, burst: Int, key: [KeyPart], cost: Int, onError: OnError, local: Bool, mode: PolicyMode = .enforce,
+        location: SourceLocation
     ) {
         self.name = name
         self.rate = rate
@@ -34,6 +37,7 @@ public struct RateLimitPolicy: Sendable, Hashable {
         self.cost = cost
         self.onError = onError
         self.local = local
+        self.mode = mode
         self.location = location
         let window = max(1, Int((Double(burst) / rate.tokensPerSecond).rounded(.up)))
         self.policyItem = "\"\(name)\";q=\(burst);w=\(window)"

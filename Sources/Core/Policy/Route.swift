@@ -12,11 +12,13 @@ public final class Route: Sendable {
     /// In the order the policy lists them.
     public let limits: [RateLimitPolicy]
     public let forward: ForwardPolicy
+    /// `shadow`: every gate of the route decides and is counted, but none refuses.
+    public let mode: PolicyMode
     public let location: SourceLocation
 
     init(
         name: String, match: RouteMatch, auth: RouteAuth, flag: FlagGate?, limits: [RateLimitPolicy], forward: ForwardPolicy,
-        location: SourceLocation
+        mode: PolicyMode = .enforce, location: SourceLocation
     ) {
         self.name = name
         self.match = match
@@ -24,8 +26,17 @@ public final class Route: Sendable {
         self.flag = flag
         self.limits = limits
         self.forward = forward
+        self.mode = mode
         self.location = location
     }
+}
+
+/// `mode:` of a route or a limit (spec/policy.md "Shadow mode"): try a policy before enforcing it.
+public enum PolicyMode: String, Sendable, Hashable {
+    /// Refusals are answered (the default).
+    case enforce
+    /// The gate decides, counts and logs `shadow:<reason>`, and the request goes on as if allowed.
+    case shadow
 }
 
 /// `match:`: one of path / prefix / regex, plus optional methods, host and header patterns.

@@ -125,6 +125,11 @@ final class AdminHandler: ChannelInboundHandler {
             "key_files": snapshot.keyFiles.map { ["path": $0.path, "sha256": $0.sha256] },
             "loaded_at": ISO8601DateFormatter().string(from: snapshot.loadedAt),
             "routes": snapshot.routes.map(\.name),
+            // What decides and counts but never refuses (spec/policy.md "Shadow mode").
+            "shadow": [
+                "routes": snapshot.routes.filter { $0.mode == .shadow }.map(\.name),
+                "limits": snapshot.limits.values.filter { $0.mode == .shadow }.map(\.name).sorted(),
+            ],
             "store": state.store,
             "last_reload_error": NSNull(),
         ]

@@ -47,9 +47,11 @@ final class ProxyMetricsShard {
         var tokenCacheMisses: UInt64 = 0
         var rateLimitDecisions: [RateLimitDecision: UInt64] = [:]
         var storeErrors: UInt64 = 0
+        var shadowRefusals: [ShadowRefusal: UInt64] = [:]
 
         mutating func merge(_ other: Snapshot) {
             storeErrors &+= other.storeErrors
+            shadowRefusals.merge(other.shadowRefusals, uniquingKeysWith: &+)
             rateLimitDecisions.merge(other.rateLimitDecisions, uniquingKeysWith: &+)
             authDecisions.merge(other.authDecisions, uniquingKeysWith: &+)
             tokenCacheHits &+= other.tokenCacheHits
@@ -85,10 +87,22 @@ final class ProxyMetricsShard {
         let result: String
         /// `ok`, `no_token`, or why the token or its scopes were refused (`expired`, `insufficient_scope`, …).
         let reason: String
+        /// `shadow` for a decision on a route in shadow mode, else empty (no label).
+        var mode = ""
     }
 
-    func recordAuthDecision(route: String, result: String, reason: String) {
-        snapshot.authDecisions[AuthDecision(route: route, result: result, reason: reason), default: 0] &+= 1
+    func recordAuthDecision(route: String, result: String, reason: String, shadow: Bool = false) {
+        snapshot.authDecisions[AuthDecision(route: route, result: result, reason: reason, mode: shadow ? "shadow" : ""), default: 0] &+= 1
+    }
+
+    struct ShadowRefusal: Hashable, Sendable {
+        let route: String
+        /// The access log's decision the refusal would have had (`invalid-token:expired`, `rate-limited:per-user`).
+        let reason: String
+    }
+
+    func recordShadowRefusal(route: String, reason: String) {
+        snapshot.shadowRefusals[ShadowRefusal(route: route, reason: reason), default: 0] &+= 1
     }
 
     /// A hit skipped the signature check; a miss means the token went to the verifier.
@@ -99,7 +113,7 @@ final class ProxyMetricsShard {
     struct RateLimitDecision: Hashable, Sendable {
         let route: String
         let limit: String
-        /// `allowed`, `limited`, `skipped` or `error`.
+        /// `allowed`, `limited`, `skipped` or `error`; a shadow limit's `shadow_allowed` or `shadow_limited`.
         let result: String
     }
 
@@ -190,8 +204,11 @@ enum PrometheusText {
         }
         out += "# HELP tollgate_auth_decisions_total Token checks, by route, result (allowed, anonymous, denied) and reason.\n"
         out += "# TYPE tollgate_auth_decisions_total counter\n"
-        for (key, value) in metrics.authDecisions.sorted(by: { ($0.key.route, $0.key.result, $0.key.reason) < ($1.key.route, $1.key.result, $1.key.reason) }) {
-            out += "tollgate_auth_decisions_total{route=\"\(escape(key.route))\",result=\"\(key.result)\",reason=\"\(key.reason)\"} \(value)\n"
+        for (key, value) in metrics.authDecisions.sorted(by: {
+            ($0.key.route, $0.key.result, $0.key.reason, $0.key.mode) < ($1.key.route, $1.key.result, $1.key.reason, $1.key.mode)
+        }) {
+            let mode = key.mode.isEmpty ? "" : ",mode=\"\(key.mode)\""
+            out += "tollgate_auth_decisions_total{route=\"\(escape(key.route))\",result=\"\(key.result)\",reason=\"\(key.reason)\"\(mode)} \(value)\n"
         }
         out += "# HELP tollgate_auth_token_cache_total Bearer tokens looked up in the verified-token cache: hit (no signature check) or miss (verified).\n"
         out += "# TYPE tollgate_auth_token_cache_total counter\n"
@@ -205,6 +222,11 @@ enum PrometheusText {
         out += "# HELP tollgate_store_errors_total Rate-limit store calls that failed or timed out.\n"
         out += "# TYPE tollgate_store_errors_total counter\n"
         out += "tollgate_store_errors_total \(metrics.storeErrors)\n"
+        out += "# HELP tollgate_shadow_refusals_total Refusals that shadow mode let through, by route and the decision they would have been.\n"
+        out += "# TYPE tollgate_shadow_refusals_total counter\n"
+        for (key, value) in metrics.shadowRefusals.sorted(by: { ($0.key.route, $0.key.reason) < ($1.key.route, $1.key.reason) }) {
+            out += "tollgate_shadow_refusals_total{route=\"\(escape(key.route))\",reason=\"\(escape(key.reason))\"} \(value)\n"
+        }
         out += "# HELP tollgate_jwks_refresh_total JWKS fetches, by issuer and result.\n"
         out += "# TYPE tollgate_jwks_refresh_total counter\n"
         for (key, value) in process.jwksRefreshCounts.sorted(by: { ($0.key.issuer, $0.key.result) < ($1.key.issuer, $1.key.result) }) {

@@ -31,7 +31,7 @@ struct AuthenticatePhase: RequestPhase {
     private func authenticate(
         _ token: Substring, requirement: TokenRequirement, route: Route, exchange: Exchange, loop: LoopContext, mayRefetch: Bool
     ) -> PhaseResult {
-        let now = WallClock.now()
+        let now = loop.now()
         let token = String(token)
         // The cache belongs to the loop's current snapshot; a request still on an older one verifies.
         let cacheUsable = exchange.snapshot === loop.snapshot
@@ -73,7 +73,7 @@ struct AuthenticatePhase: RequestPhase {
     }
 
     private func deny(_ failure: JWTFailure, route: Route, loop: LoopContext) -> PhaseResult {
-        loop.metrics.recordAuthDecision(route: route.name, result: "denied", reason: failure.reason.rawValue)
+        loop.metrics.recordAuthDecision(route: route.name, result: "denied", reason: failure.reason.rawValue, shadow: route.mode == .shadow)
         if failure.reason == .keysUnavailable {
             // Not the caller's fault: the issuer's keys could not be fetched.
             var problem = ProblemResponse(
@@ -112,15 +112,20 @@ struct AuthorizePhase: RequestPhase {
         }
         let missing = requirement.scopes.filter { !token.scopes.contains($0) }
         if !missing.isEmpty {
-            loop.metrics.recordAuthDecision(route: route.name, result: "denied", reason: "insufficient_scope")
-            return .respond(.insufficientScope(
-                "the token lacks scope \(missing.joined(separator: " "))", requiredScopes: requirement.scopes))
+            loop.metrics.recordAuthDecision(route: route.name, result: "denied", reason: "insufficient_scope", shadow: route.mode == .shadow)
+            var problem = ProblemResponse.insufficientScope(
+                "the token lacks scope \(missing.joined(separator: " "))", requiredScopes: requirement.scopes)
+            problem.decision = "insufficient-scope:missing_scope"
+            return .respond(problem)
         }
         for rule in requirement.claims where !Self.satisfies(token.claims[rule.claim], rule.allowed) {
-            loop.metrics.recordAuthDecision(route: route.name, result: "denied", reason: "claim")
-            return .respond(.insufficientScope("claim \(rule.claim) does not have an accepted value", requiredScopes: requirement.scopes))
+            loop.metrics.recordAuthDecision(route: route.name, result: "denied", reason: "claim_mismatch", shadow: route.mode == .shadow)
+            var problem = ProblemResponse.insufficientScope(
+                "claim \(rule.claim) does not have an accepted value", requiredScopes: requirement.scopes)
+            problem.decision = "insufficient-scope:claim_mismatch"
+            return .respond(problem)
         }
-        loop.metrics.recordAuthDecision(route: route.name, result: "allowed", reason: "ok")
+        loop.metrics.recordAuthDecision(route: route.name, result: "allowed", reason: "ok", shadow: route.mode == .shadow)
         return .proceed
     }
 

@@ -25,8 +25,11 @@ final class Exchange: RoutableRequest {
     var route: Route?
     /// Status sent to the client (0 until a response head is written).
     var status = 0
-    /// `allowed`, or the slug of the refusal / failure.
+    /// `allowed`, the slug of the refusal / failure, or `shadow:<slug>` for the first refusal shadow
+    /// mode let through.
     var decision = "allowed"
+    /// Every refusal shadow mode let through, in order (`rate-limited:per-tenant`, …).
+    var shadowed: [String] = []
     var subject: String?
     /// The verified token, when the route required one and it passed.
     var token: VerifiedToken?
@@ -56,6 +59,17 @@ final class Exchange: RoutableRequest {
         self.head = head
         self.path = path
         self.query = query
+    }
+
+    /// A refusal shadow mode turns into a note: logged as `shadow:<reason>` (the first one) and
+    /// counted in `tollgate_shadow_refusals_total`; the request goes on.
+    func letThrough(_ problem: ProblemResponse, loop: LoopContext) {
+        let reason = problem.decision ?? problem.slug
+        // A shared shadow limit may answer after the request was refused by an enforcing gate: that
+        // refusal stays the decision.
+        if shadowed.isEmpty, decision == "allowed" { decision = "shadow:" + reason }
+        shadowed.append(reason)
+        loop.metrics.recordShadowRefusal(route: route?.name ?? "", reason: reason)
     }
 
     func headerValue(_ lowercasedName: String) -> String? {

@@ -10,8 +10,9 @@ struct FlagGatePhase: RequestPhase {
     func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
         guard let gate = exchange.route?.flag else { return .proceed }
         let subject = exchange.subject ?? exchange.clientIP
-        let on = FlagEvaluator.isOn(gate.flag, subject: subject)
-        loop.metrics.recordFlagDecision(flag: gate.flag.name, on: on)
+        let flag = loop.flagOverrides.isEmpty ? gate.flag : loop.flagOverrides[gate.flag.name] ?? gate.flag
+        let on = FlagEvaluator.isOn(flag, subject: subject)
+        loop.metrics.recordFlagDecision(flag: flag.name, on: on)
         guard on else {
             let status = HTTPResponseStatus(statusCode: gate.denyStatus)
             return .respond(ProblemResponse(

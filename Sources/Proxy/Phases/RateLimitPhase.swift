@@ -8,6 +8,8 @@ import NIOHTTP1
 /// Refused: 429 problem+json with `Retry-After` and the IETF `RateLimit-Policy` / `RateLimit` fields
 /// of the limit that refused. Admitted: the upstream's response gets `RateLimit` (and its policy) of
 /// the tightest limit.
+///
+/// A limit in `mode: shadow` (or any limit of a route in shadow mode) is tried apart: see `trial`.
 struct RateLimitPhase: RequestPhase {
     let name = "rate-limit"
 
@@ -37,13 +39,17 @@ struct RateLimitPhase: RequestPhase {
                 loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "skipped")
                 continue
             }
+            if limit.mode == .shadow || route.mode == .shadow {
+                trial(limit, key: key, route: route, exchange: exchange, loop: loop)
+                continue
+            }
             let local = limit.local || loop.redis == nil
             if local { localCount += 1 }
             applied.append(Applied(index: index, key: key, local: local))
         }
         guard !applied.isEmpty else { return .proceed }
         if localCount > 0 {
-            let taken = loop.buckets.take(Self.requests(applied, route: route, local: true), now: WallClock.now() * 1_000_000)
+            let taken = loop.buckets.take(Self.requests(applied, route: route, local: true), now: loop.now() * 1_000_000)
             Self.fill(&applied, local: true, with: taken)
             if taken.contains(where: { !$0.allowed }) {
                 return decide(route: route, applied: applied, exchange: exchange, loop: loop)
@@ -74,6 +80,50 @@ struct RateLimitPhase: RequestPhase {
             return decide(route: route, applied: pending.applied, exchange: exchange, loop: pending.loop)
         case .failure:
             return storeError(route: route, applied: pending.applied, exchange: exchange, loop: pending.loop)
+        }
+    }
+
+    /// A shadow limit: decided on its own, under a key apart from the enforcing ones (`shadow:` + the
+    /// bucket key), so trying a limit never takes tokens an enforcing limit counts; it never refuses,
+    /// a refusal is noted on the exchange. A shared one goes to Redis as its own request of the same
+    /// batch (no extra round trip: it is sent, and answered, with the turn's other takes, before the
+    /// enforcing take of this request); without `--redis`, or `local`, it is counted in-process.
+    private func trial(_ limit: RateLimitPolicy, key: String, route: Route, exchange: Exchange, loop: LoopContext) {
+        let request: RedisBuckets.Request = ("shadow:" + key, TokenBucket(limit))
+        if !limit.local, let redis = loop.redis {
+            redis.take([request], waiter: ShadowTrial(limit: limit, route: route.name, exchange: exchange, loop: loop))
+            return
+        }
+        guard let outcome = loop.buckets.take([request], now: loop.now() * 1_000_000).first else { return }
+        Self.record(trial: outcome, of: limit, route: route.name, exchange: exchange, loop: loop)
+    }
+
+    static func record(trial outcome: TokenBucket.Outcome, of limit: RateLimitPolicy, route: String, exchange: Exchange, loop: LoopContext) {
+        loop.metrics.recordRateLimitDecision(route: route, limit: limit.name, result: outcome.allowed ? "shadow_allowed" : "shadow_limited")
+        if !outcome.allowed { exchange.letThrough(refusal(limit, outcome), loop: loop) }
+    }
+
+    /// Waits on Redis for one shared shadow limit: one small object, made only for a request that
+    /// tries one. A store failure is counted (`shadow_error`) and changes nothing else.
+    final class ShadowTrial: BucketsWaiter {
+        let limit: RateLimitPolicy
+        let route: String
+        let exchange: Exchange
+        let loop: LoopContext
+
+        init(limit: RateLimitPolicy, route: String, exchange: Exchange, loop: LoopContext) {
+            self.limit = limit
+            self.route = route
+            self.exchange = exchange
+            self.loop = loop
+        }
+
+        func bucketsTaken(_ result: Result<ArraySlice<TokenBucket.Outcome>, RedisClient.Failure>) {
+            guard case let .success(outcomes) = result, let outcome = outcomes.first else {
+                loop.metrics.recordRateLimitDecision(route: route, limit: limit.name, result: "shadow_error")
+                return
+            }
+            RateLimitPhase.record(trial: outcome, of: limit, route: route, exchange: exchange, loop: loop)
         }
     }
 
@@ -125,15 +175,7 @@ struct RateLimitPhase: RequestPhase {
         if let refused = applied.first(where: { $0.outcome?.allowed == false }), let outcome = refused.outcome {
             let limit = route.limits[refused.index]
             loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "limited")
-            let retryAfter = Self.seconds(outcome.waitMicroseconds)
-            var problem = ProblemResponse(
-                status: .tooManyRequests, slug: "rate-limited", title: "Too Many Requests",
-                detail: "limit \(limit.name) allows \(limit.rate) with a burst of \(limit.burst); retry in \(retryAfter) s")
-            problem.headers.append(("retry-after", String(retryAfter)))
-            problem.headers.append(("ratelimit-policy", limit.policyItem))
-            problem.headers.append(("ratelimit", Self.field(limit, remaining: 0, seconds: retryAfter)))
-            problem.decision = "rate-limited:\(limit.name)"
-            return .respond(problem)
+            return .respond(Self.refusal(limit, outcome))
         }
         var tightest: (limit: RateLimitPolicy, outcome: TokenBucket.Outcome)?
         for entry in applied {
@@ -148,6 +190,19 @@ struct RateLimitPhase: RequestPhase {
                 "ratelimit", Self.field(tightest.limit, remaining: tightest.outcome.remaining, seconds: Self.seconds(tightest.outcome.waitMicroseconds))))
         }
         return .proceed
+    }
+
+    /// The 429 of a limit that refused.
+    static func refusal(_ limit: RateLimitPolicy, _ outcome: TokenBucket.Outcome) -> ProblemResponse {
+        let retryAfter = seconds(outcome.waitMicroseconds)
+        var problem = ProblemResponse(
+            status: .tooManyRequests, slug: "rate-limited", title: "Too Many Requests",
+            detail: "limit \(limit.name) allows \(limit.rate) with a burst of \(limit.burst); retry in \(retryAfter) s")
+        problem.headers.append(("retry-after", String(retryAfter)))
+        problem.headers.append(("ratelimit-policy", limit.policyItem))
+        problem.headers.append(("ratelimit", field(limit, remaining: 0, seconds: retryAfter)))
+        problem.decision = "rate-limited:\(limit.name)"
+        return problem
     }
 
     /// Whole seconds, rounded up, at least 1 when anything is left to wait.
@@ -214,3 +269,6 @@ extension Exchange: BucketsWaiter {
         pending.loop.phases.resume(self, with: answer, on: pending.loop)
     }
 }
+
+@available(*, unavailable)
+extension RateLimitPhase.ShadowTrial: Sendable {}

@@ -28,6 +28,10 @@ protocol PhaseChainDelegate: AnyObject {
 /// Runs phases in order. A phase that waits on I/O returns `.pending`; the chain's place and its
 /// delegate are kept on the exchange until the phase calls `resume`, so waiting costs no closure,
 /// promise or future of the chain's own.
+///
+/// On a route in `mode: shadow` a refusal does not end the chain: it is recorded on the exchange
+/// (`shadow:<reason>` in the access log, counted) and the next phase runs as if it had passed.
+/// The chain runs the same way with no socket at all (`tollgate-proxy test` and `explain`).
 struct PhaseChain {
     let phases: [any RequestPhase]
 
@@ -46,6 +50,10 @@ struct PhaseChain {
             run(exchange, on: loop, from: exchange.phaseIndex + 1, delegate: delegate)
         case let .respond(problem):
             exchange.phaseDelegate = nil
+            if exchange.route?.mode == .shadow {
+                exchange.letThrough(problem, loop: loop)
+                return run(exchange, on: loop, from: exchange.phaseIndex + 1, delegate: delegate)
+            }
             delegate.phasesFinished(exchange, problem: problem)
         }
     }
@@ -57,6 +65,11 @@ struct PhaseChain {
             case .proceed:
                 index += 1
             case let .respond(problem):
+                if exchange.route?.mode == .shadow {
+                    exchange.letThrough(problem, loop: loop)
+                    index += 1
+                    continue
+                }
                 delegate.phasesFinished(exchange, problem: problem)
                 return
             case .pending:

@@ -35,6 +35,18 @@ final class LoopContext {
     let idleConnections: IdleConnections
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
+    /// When set, the time (Unix seconds) the phases read instead of the wall clock: the policy test
+    /// runner steps it, so token expiry and bucket refills never depend on when a test runs.
+    var frozenTime: Double?
+    /// Flag states that replace the policy's static defaults of the same name (a policy test file's
+    /// `flags`; the control plane's flags once the sidecar is linked).
+    var flagOverrides: [String: FlagDefault] = [:]
+
+    /// What the phases take for "now": the wall clock, or `frozenTime`.
+    @inline(__always)
+    func now() -> Double {
+        frozenTime ?? WallClock.now()
+    }
 
     init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger) {
         self.buckets = InProcessBuckets.LoopView(store: buckets)
@@ -76,7 +88,7 @@ final class LoopContext {
     /// this loop's cache lets go of them, so idle keys cost no memory.
     private func scheduleBucketSweep() {
         bucketSweeper = eventLoop.assumeIsolated().scheduleTask(in: Self.bucketSweepInterval) { [self] in
-            buckets.store.sweep(now: WallClock.now() * 1_000_000)
+            buckets.store.sweep(now: now() * 1_000_000)
             buckets.prune()
             scheduleBucketSweep()
         }

@@ -124,11 +124,13 @@ struct PolicySnapshotTests {
         #expect(try first.load().hash != before, "a changed key file changes the hash")
     }
 
+    static let configMapLayoutFiles: [String: String] = ["..2026_11_21_10_00_00.1/orders.yaml": "version: 1\n" + minimalRoute]
+
     @Test("hidden entries are skipped, so a mounted Kubernetes ConfigMap loads each file once")
     func configMapLayout() throws {
         // A ConfigMap volume: the visible files are symlinks into ..data, itself a symlink to a
         // timestamped folder.
-        let fixture = try PolicyFixture(["..2026_11_21_10_00_00.1/orders.yaml": "version: 1\n" + minimalRoute])
+        let fixture = try PolicyFixture(Self.configMapLayoutFiles)
         let manager = FileManager.default
         try manager.createSymbolicLink(atPath: fixture.path + "/..data", withDestinationPath: "..2026_11_21_10_00_00.1")
         try manager.createSymbolicLink(atPath: fixture.path + "/orders.yaml", withDestinationPath: "..data/orders.yaml")
@@ -149,6 +151,33 @@ struct PolicySnapshotTests {
         }
         let empty = try PolicyFixture([:])
         #expect(empty.errors() == ["\(empty.path): no policy files (*.yaml, *.yml) in this directory"])
+    }
+
+    static let shadowFiles: [String: String] = ["a.yaml": """
+        version: 1
+        limits:
+          per-tenant: { rate: 50/s, key: [header:x-tenant], mode: shadow }
+          per-ip: { rate: 10/s, key: [ip], mode: enforce }
+          plain: { rate: 1/s, key: [ip] }
+        routes:
+          - name: trial
+            match: { prefix: /v3 }
+            mode: shadow
+            auth: none
+            limits: [per-tenant, per-ip]
+          - name: enforced
+            match: { prefix: /v1 }
+            auth: none
+            limits: [plain]
+        """]
+
+    @Test("mode: shadow on routes and limits; enforce by default")
+    func shadowModes() throws {
+        let snapshot = try PolicyFixture(Self.shadowFiles).load()
+        #expect(snapshot.routes.map(\.mode) == [.shadow, .enforce])
+        #expect(snapshot.limits["per-tenant"]?.mode == .shadow)
+        #expect(snapshot.limits["per-ip"]?.mode == .enforce)
+        #expect(snapshot.limits["plain"]?.mode == .enforce)
     }
 
     @Test("the example policies in the repository validate")
@@ -178,41 +207,47 @@ struct PolicySnapshotTests {
 
 @Suite("Policy rules that span files")
 struct PolicyCrossChecksTests {
+    static let tokenKeyedLimitOnPublicRouteFiles: [String: String] = ["a.yaml": """
+        version: 1
+        limits:
+          per-user: { rate: 1/s, key: [claim:sub, ip] }
+        routes:
+          - name: public
+            match: { prefix: /docs }
+            auth: none
+            limits: [per-user]
+        """]
+
     @Test("a limit keyed on the token is refused on a route without auth")
     func tokenKeyedLimitOnPublicRoute() throws {
-        let fixture = try PolicyFixture(["a.yaml": """
-            version: 1
-            limits:
-              per-user: { rate: 1/s, key: [claim:sub, ip] }
-            routes:
-              - name: public
-                match: { prefix: /docs }
-                auth: none
-                limits: [per-user]
-            """])
+        let fixture = try PolicyFixture(Self.tokenKeyedLimitOnPublicRouteFiles)
         #expect(fixture.errors() == [
             #"a.yaml:8:14: routes[0].limits[0]: limit "per-user" is keyed on claim:sub, which a request without a token never has; with auth: none it would never apply"#,
         ])
     }
 
+    static let authIsRequiredFiles: [String: String] = ["a.yaml": """
+        version: 1
+        routes:
+          - name: public
+            match: { prefix: /docs }
+        """]
+
     @Test("a route must say its auth, even when it is none")
     func authIsRequired() throws {
-        let fixture = try PolicyFixture(["a.yaml": """
-            version: 1
-            routes:
-              - name: public
-                match: { prefix: /docs }
-            """])
+        let fixture = try PolicyFixture(Self.authIsRequiredFiles)
         #expect(fixture.errors() == [#"a.yaml:3:5: routes[0]: missing required key "auth" (write auth: none for a public route)"#])
     }
 
+    static let everyErrorAtOnceFiles: [String: String] = [
+        "b.yaml": "version: 1\nlimits:\n  x: { rate: 1/w, key: [ip] }\n",
+        "a.yaml": "version: 1\nroutes:\n  - name: r\n    match: { path: /a }\n    auth: none\n    limits: [y]\n    extra: 1\n",
+        "c/d.yaml": "version: 1\nissuers:\n  i: { issuer: i }\n",
+    ]
+
     @Test("several errors in several files are all reported, in file then line order")
     func everyErrorAtOnce() throws {
-        let fixture = try PolicyFixture([
-            "b.yaml": "version: 1\nlimits:\n  x: { rate: 1/w, key: [ip] }\n",
-            "a.yaml": "version: 1\nroutes:\n  - name: r\n    match: { path: /a }\n    auth: none\n    limits: [y]\n    extra: 1\n",
-            "c/d.yaml": "version: 1\nissuers:\n  i: { issuer: i }\n",
-        ])
+        let fixture = try PolicyFixture(Self.everyErrorAtOnceFiles)
         #expect(fixture.errors() == [
             #"a.yaml:6:14: routes[0].limits[0]: unknown limit "y" (did you mean "x"?)"#,
             #"a.yaml:7:5: routes[0]: unknown key "extra""#,
@@ -221,18 +256,20 @@ struct PolicyCrossChecksTests {
         ])
     }
 
+    static let reservedForwardHeadersFiles: [String: String] = ["a.yaml": """
+        version: 1
+        issuers:
+          legacy: { issuer: legacy, secret_env: S }
+        routes:
+          - name: r
+            match: { prefix: /a }
+            auth: { issuers: [legacy] }
+            forward: { claims: { sub: X-Forwarded-For, tier: x-tier, role: X-Tier } }
+        """]
+
     @Test("forwarded claim headers may not be ones the sidecar manages")
     func reservedForwardHeaders() throws {
-        let fixture = try PolicyFixture(["a.yaml": """
-            version: 1
-            issuers:
-              legacy: { issuer: legacy, secret_env: S }
-            routes:
-              - name: r
-                match: { prefix: /a }
-                auth: { issuers: [legacy] }
-                forward: { claims: { sub: X-Forwarded-For, tier: x-tier, role: X-Tier } }
-            """])
+        let fixture = try PolicyFixture(Self.reservedForwardHeadersFiles)
         #expect(fixture.errors() == [
             #"a.yaml:8:31: routes[0].forward.claims.sub: header "x-forwarded-for" is managed by the sidecar and cannot carry a claim"#,
             #"a.yaml:8:68: routes[0].forward.claims.role: header "x-tier" already carries claim "tier""#,

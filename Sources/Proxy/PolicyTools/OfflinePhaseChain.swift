@@ -1,0 +1,137 @@
+import Core
+import Logging
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
+
+/// The sidecar's own phases (route → authenticate → authorize → flag gate → rate limit) run on one
+/// request with no socket: a `LoopContext` on an event loop the caller drives, the in-process store
+/// and a clock the caller sets. `tollgate-proxy test` and `explain` decide with exactly the code
+/// `run` uses (there is no second evaluator); only the I/O around it is missing, so a phase that
+/// would wait on Redis or a JWKS fetch cannot be reached (no `--redis`, keys installed up front).
+final class OfflinePhaseChain {
+    struct Request {
+        var method: String
+        /// Path and query, as on the request line.
+        var target: String
+        var host: String?
+        var headers: [(name: String, value: String)] = []
+        var clientIP: String
+    }
+
+    /// What the phases decided for one request.
+    struct Outcome {
+        let exchange: Exchange
+        /// The sidecar's own answer; nil when the request would be forwarded.
+        let problem: ProblemResponse?
+        /// The head the upstream would receive (forwarded requests only).
+        let upstreamHead: HTTPRequestHead?
+
+        var route: Route? { exchange.route }
+        /// The access log's `decision`: `allowed`, `shadow:<reason>`, or the refusal.
+        var decision: String { problem.map { $0.decision ?? $0.slug } ?? exchange.decision }
+        /// `forward`, or the status code of the sidecar's answer.
+        var status: String { problem.map { String($0.status.code) } ?? "forward" }
+        /// Headers of the sidecar's answer, or those it adds to the upstream's response.
+        var responseHeaders: [(String, String)] { problem?.headers ?? exchange.responseHeaders }
+        /// The limit that refused (or, in shadow, would have), from the decision.
+        var limit: String? {
+            guard let range = decision.range(of: "rate-limited:") else { return nil }
+            return String(decision[range.upperBound...])
+        }
+    }
+
+    private let eventLoop = EmbeddedEventLoop()
+    private let policy: ActivePolicy
+    private let fetchedKeys: [String: FetchedKeys]
+    private(set) var context: LoopContext
+    private var sent = 0
+
+    /// `fetchedKeys`: keys of `jwks_url` issuers, fetched beforehand (explain with a real token).
+    init(policy: ActivePolicy, fetchedKeys: [String: FetchedKeys] = [:]) {
+        self.policy = policy
+        self.fetchedKeys = fetchedKeys
+        self.context = Self.makeContext(on: eventLoop, policy: policy, fetchedKeys: fetchedKeys)
+    }
+
+    deinit {
+        context.stopTimers()
+    }
+
+    private static func makeContext(on loop: EmbeddedEventLoop, policy: ActivePolicy, fetchedKeys: [String: FetchedKeys]) -> LoopContext {
+        // The upstream is never connected: the chain stops where the sidecar would forward.
+        let configuration = ProxyConfiguration(upstream: .init(host: "127.0.0.1", port: 9))
+        let context = LoopContext(
+            eventLoop: loop, configuration: configuration, policy: policy, buckets: InProcessBuckets(),
+            logger: Logger(label: "tollgate.offline", factory: { _ in SwiftLogNoOpLogHandler() }))
+        context.fetchedKeys = fetchedKeys
+        context.frozenTime = 0
+        return context
+    }
+
+    /// Starts over: empty buckets, an empty token cache, the clock at `time`, and these flag states
+    /// in place of the policy's defaults of the same name.
+    func reset(time: Double = 0, flags: [String: FlagDefault] = [:]) {
+        context.stopTimers()
+        context = Self.makeContext(on: eventLoop, policy: policy, fetchedKeys: fetchedKeys)
+        context.frozenTime = time
+        context.flagOverrides = flags
+    }
+
+    /// The clock the phases read (Unix seconds).
+    var time: Double {
+        get { context.frozenTime ?? 0 }
+        set { context.frozenTime = newValue }
+    }
+
+    /// Runs the request through the phases, as `ProxyHandler` does once a request head has arrived.
+    func send(_ request: Request) -> Outcome {
+        sent += 1
+        var headers = HTTPHeaders()
+        if let host = request.host { headers.add(name: "host", value: host) }
+        for header in request.headers { headers.add(name: header.name, value: header.value) }
+        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.target, headers: headers)
+
+        let uri = request.target
+        let queryStart = uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.utf8.endIndex
+        let normalized = RequestPath.normalize(uri[..<queryStart].utf8)
+        let path: String
+        switch normalized {
+        case let .success(bytes): path = String(decoding: bytes, as: UTF8.self)
+        case .failure: path = String(uri[..<queryStart])
+        }
+        let exchange = Exchange(
+            requestID: "offline-\(sent)", snapshot: context.snapshot, staticKeys: context.staticKeys, clientIP: request.clientIP,
+            isTLS: false, head: head, path: path, query: uri[queryStart...])
+        if case let .failure(problem) = RequestValidation.check(head) {
+            return Outcome(exchange: exchange, problem: .badRequest("the request has \(problem)"), upstreamHead: nil)
+        }
+        if case let .failure(problem) = normalized {
+            return Outcome(exchange: exchange, problem: .badRequest("invalid request path: \(problem)"), upstreamHead: nil)
+        }
+
+        let listener = Listener()
+        context.phases.run(exchange, on: context, delegate: listener)
+        eventLoop.run()
+        guard let finished = listener.finished else {
+            return Outcome(
+                exchange: exchange, problem: .serviceUnavailable("the phases waited on I/O that a run without sockets does not have"),
+                upstreamHead: nil)
+        }
+        if let problem = finished { return Outcome(exchange: exchange, problem: problem, upstreamHead: nil) }
+        return Outcome(exchange: exchange, problem: nil, upstreamHead: context.forward.upstreamHead(for: exchange, peer: request.clientIP))
+    }
+
+    /// Hears how the chain ended.
+    private final class Listener: PhaseChainDelegate {
+        /// nil until the chain ends; then the problem, or `.some(nil)` when every phase passed.
+        var finished: ProblemResponse??
+
+        func phasesFinished(_ exchange: Exchange, problem: ProblemResponse?) {
+            finished = .some(problem)
+        }
+    }
+}
+
+@available(*, unavailable)
+extension OfflinePhaseChain: Sendable {}
