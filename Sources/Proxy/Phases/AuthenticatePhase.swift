@@ -12,7 +12,7 @@ import NIOHTTP1
 struct AuthenticatePhase: RequestPhase {
     let name = "authenticate"
 
-    func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
+    func run(_ exchange: Exchange, on loop: PhaseContext) -> PhaseResult {
         guard let route = exchange.route, case let .required(requirement) = route.auth else { return .proceed }
         let values = exchange.head.headers["authorization"]
         if values.isEmpty {
@@ -29,7 +29,7 @@ struct AuthenticatePhase: RequestPhase {
     }
 
     private func authenticate(
-        _ token: Substring, requirement: TokenRequirement, route: Route, exchange: Exchange, loop: LoopContext, mayRefetch: Bool
+        _ token: Substring, requirement: TokenRequirement, route: Route, exchange: Exchange, loop: PhaseContext, mayRefetch: Bool
     ) -> PhaseResult {
         let now = loop.now()
         let token = String(token)
@@ -55,24 +55,22 @@ struct AuthenticatePhase: RequestPhase {
             exchange.subject = verified.subject
             return .proceed
         case let .failure(failure):
+            // One refetch of the issuer's keys, then one more try; the refetcher calls back on this
+            // context's thread, never before this phase has returned `.pending`.
             if mayRefetch, failure.reason == .unknownKey || failure.reason == .keysUnavailable, let issuer = failure.issuerName,
-               let fetched = loop.jwks?.refetch(issuer: issuer, early: failure.reason == .unknownKey) {
-                fetched.hop(to: loop.eventLoop).assumeIsolated().whenComplete { _ in
-                    // Through the loop's queue: a fetch already finished completes this at once, and a
-                    // pending phase must not resume before it has returned `.pending`.
-                    loop.eventLoop.assumeIsolated().execute {
-                        loop.phases.resume(exchange, with: self.authenticate(
-                            Substring(token), requirement: requirement, route: route, exchange: exchange, loop: loop, mayRefetch: false),
-                            on: loop)
-                    }
-                }
+               let refetcher = loop.keyRefetcher,
+               refetcher.refetch(issuer: issuer, early: failure.reason == .unknownKey, then: {
+                   loop.phases.resume(exchange, with: self.authenticate(
+                       Substring(token), requirement: requirement, route: route, exchange: exchange, loop: loop, mayRefetch: false),
+                       on: loop)
+               }) {
                 return .pending
             }
             return deny(failure, route: route, loop: loop)
         }
     }
 
-    private func deny(_ failure: JWTFailure, route: Route, loop: LoopContext) -> PhaseResult {
+    private func deny(_ failure: JWTFailure, route: Route, loop: PhaseContext) -> PhaseResult {
         loop.metrics.recordAuthDecision(route: route.name, result: "denied", reason: failure.reason.rawValue, shadow: route.mode == .shadow)
         if failure.reason == .keysUnavailable {
             // Not the caller's fault: the issuer's keys could not be fetched.
@@ -106,7 +104,7 @@ struct AuthenticatePhase: RequestPhase {
 struct AuthorizePhase: RequestPhase {
     let name = "authorize"
 
-    func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
+    func run(_ exchange: Exchange, on loop: PhaseContext) -> PhaseResult {
         guard let route = exchange.route, case let .required(requirement) = route.auth, let token = exchange.token else {
             return .proceed
         }

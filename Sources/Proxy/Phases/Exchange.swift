@@ -63,7 +63,7 @@ final class Exchange: RoutableRequest {
 
     /// A refusal shadow mode turns into a note: logged as `shadow:<reason>` (the first one) and
     /// counted in `tollgate_shadow_refusals_total`; the request goes on.
-    func letThrough(_ problem: ProblemResponse, loop: LoopContext) {
+    func letThrough(_ problem: ProblemResponse, loop: PhaseContext) {
         let reason = problem.decision ?? problem.slug
         // A shared shadow limit may answer after the request was refused by an enforcing gate: that
         // refusal stays the decision.

@@ -7,7 +7,7 @@ import NIOHTTP1
 struct FlagGatePhase: RequestPhase {
     let name = "flag"
 
-    func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
+    func run(_ exchange: Exchange, on loop: PhaseContext) -> PhaseResult {
         guard let gate = exchange.route?.flag else { return .proceed }
         let subject = exchange.subject ?? exchange.clientIP
         let flag = loop.flagOverrides.isEmpty ? gate.flag : loop.flagOverrides[gate.flag.name] ?? gate.flag

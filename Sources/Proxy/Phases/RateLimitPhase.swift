@@ -26,10 +26,10 @@ struct RateLimitPhase: RequestPhase {
     /// What waits on the Redis round trip (kept on the exchange, which is the store's waiter).
     struct Pending {
         var applied: [Applied]
-        let loop: LoopContext
+        let loop: PhaseContext
     }
 
-    func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
+    func run(_ exchange: Exchange, on loop: PhaseContext) -> PhaseResult {
         guard let route = exchange.route, !route.limits.isEmpty else { return .proceed }
         var applied: [Applied] = []
         applied.reserveCapacity(route.limits.count)
@@ -88,7 +88,7 @@ struct RateLimitPhase: RequestPhase {
     /// a refusal is noted on the exchange. A shared one goes to Redis as its own request of the same
     /// batch (no extra round trip: it is sent, and answered, with the turn's other takes, before the
     /// enforcing take of this request); without `--redis`, or `local`, it is counted in-process.
-    private func trial(_ limit: RateLimitPolicy, key: String, route: Route, exchange: Exchange, loop: LoopContext) {
+    private func trial(_ limit: RateLimitPolicy, key: String, route: Route, exchange: Exchange, loop: PhaseContext) {
         let request: RedisBuckets.Request = ("shadow:" + key, TokenBucket(limit))
         if !limit.local, let redis = loop.redis {
             redis.take([request], waiter: ShadowTrial(limit: limit, route: route.name, exchange: exchange, loop: loop))
@@ -98,7 +98,7 @@ struct RateLimitPhase: RequestPhase {
         Self.record(trial: outcome, of: limit, route: route.name, exchange: exchange, loop: loop)
     }
 
-    static func record(trial outcome: TokenBucket.Outcome, of limit: RateLimitPolicy, route: String, exchange: Exchange, loop: LoopContext) {
+    static func record(trial outcome: TokenBucket.Outcome, of limit: RateLimitPolicy, route: String, exchange: Exchange, loop: PhaseContext) {
         loop.metrics.recordRateLimitDecision(route: route, limit: limit.name, result: outcome.allowed ? "shadow_allowed" : "shadow_limited")
         if !outcome.allowed { exchange.letThrough(refusal(limit, outcome), loop: loop) }
     }
@@ -109,9 +109,9 @@ struct RateLimitPhase: RequestPhase {
         let limit: RateLimitPolicy
         let route: String
         let exchange: Exchange
-        let loop: LoopContext
+        let loop: PhaseContext
 
-        init(limit: RateLimitPolicy, route: String, exchange: Exchange, loop: LoopContext) {
+        init(limit: RateLimitPolicy, route: String, exchange: Exchange, loop: PhaseContext) {
             self.limit = limit
             self.route = route
             self.exchange = exchange
@@ -145,13 +145,13 @@ struct RateLimitPhase: RequestPhase {
         return requests
     }
 
-    private func refundLocal(_ applied: [Applied], route: Route, loop: LoopContext) {
+    private func refundLocal(_ applied: [Applied], route: Route, loop: PhaseContext) {
         guard applied.contains(where: \.local) else { return }
         loop.buckets.refund(Self.requests(applied, route: route, local: true))
     }
 
     /// Redis unreachable, too slow or erring: each shared limit's `on_error` decides; any `deny` is 503.
-    private func storeError(route: Route, applied: [Applied], exchange: Exchange, loop: LoopContext) -> PhaseResult {
+    private func storeError(route: Route, applied: [Applied], exchange: Exchange, loop: PhaseContext) -> PhaseResult {
         loop.metrics.recordStoreError()
         var denying: RateLimitPolicy?
         for limit in applied where !limit.local {
@@ -171,7 +171,7 @@ struct RateLimitPhase: RequestPhase {
         return decide(route: route, applied: applied, exchange: exchange, loop: loop)
     }
 
-    func decide(route: Route, applied: [Applied], exchange: Exchange, loop: LoopContext) -> PhaseResult {
+    func decide(route: Route, applied: [Applied], exchange: Exchange, loop: PhaseContext) -> PhaseResult {
         if let refused = applied.first(where: { $0.outcome?.allowed == false }), let outcome = refused.outcome {
             let limit = route.limits[refused.index]
             loop.metrics.recordRateLimitDecision(route: route.name, limit: limit.name, result: "limited")

@@ -16,7 +16,7 @@ enum PhaseResult {
 /// and may only touch the exchange and that loop's state.
 protocol RequestPhase {
     var name: String { get }
-    func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult
+    func run(_ exchange: Exchange, on loop: PhaseContext) -> PhaseResult
 }
 
 /// Who hears how the phases ended: the connection's handler.
@@ -35,12 +35,12 @@ protocol PhaseChainDelegate: AnyObject {
 struct PhaseChain {
     let phases: [any RequestPhase]
 
-    func run(_ exchange: Exchange, on loop: LoopContext, delegate: any PhaseChainDelegate) {
+    func run(_ exchange: Exchange, on loop: PhaseContext, delegate: any PhaseChainDelegate) {
         run(exchange, on: loop, from: 0, delegate: delegate)
     }
 
     /// The pending phase's answer: the chain goes on after it (or waits again on `.pending`).
-    func resume(_ exchange: Exchange, with result: PhaseResult, on loop: LoopContext) {
+    func resume(_ exchange: Exchange, with result: PhaseResult, on loop: PhaseContext) {
         guard let delegate = exchange.phaseDelegate else { return }
         switch result {
         case .pending:
@@ -58,7 +58,7 @@ struct PhaseChain {
         }
     }
 
-    private func run(_ exchange: Exchange, on loop: LoopContext, from index: Int, delegate: any PhaseChainDelegate) {
+    private func run(_ exchange: Exchange, on loop: PhaseContext, from index: Int, delegate: any PhaseChainDelegate) {
         var index = index
         while index < phases.count {
             switch phases[index].run(exchange, on: loop) {

@@ -2,7 +2,7 @@
 struct RoutePhase: RequestPhase {
     let name = "route"
 
-    func run(_ exchange: Exchange, on loop: LoopContext) -> PhaseResult {
+    func run(_ exchange: Exchange, on loop: PhaseContext) -> PhaseResult {
         guard let route = exchange.snapshot.route(for: exchange) else {
             return .respond(.routeNotFound())
         }

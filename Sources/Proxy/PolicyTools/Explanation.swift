@@ -29,7 +29,7 @@ struct Explanation {
     let outcome: OfflinePhaseChain.Outcome
     let notes: [String]
 
-    init(request: OfflinePhaseChain.Request, outcome: OfflinePhaseChain.Outcome, snapshot: PolicySnapshot, context: LoopContext, notes: [String]) {
+    init(request: OfflinePhaseChain.Request, outcome: OfflinePhaseChain.Outcome, snapshot: PolicySnapshot, context: PhaseContext, notes: [String]) {
         method = request.method
         target = request.target
         host = request.host
@@ -49,7 +49,7 @@ struct Explanation {
         gates = exchange.route.map { Self.gates(of: $0, outcome: outcome, context: context) } ?? []
     }
 
-    private static func gates(of route: Route, outcome: OfflinePhaseChain.Outcome, context: LoopContext) -> [Gate] {
+    private static func gates(of route: Route, outcome: OfflinePhaseChain.Outcome, context: PhaseContext) -> [Gate] {
         let exchange = outcome.exchange
         let metrics = context.metrics.snapshot
         let slug = outcome.problem?.slug

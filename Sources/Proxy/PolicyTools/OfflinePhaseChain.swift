@@ -1,12 +1,9 @@
 import Core
-import Logging
-import NIOCore
-import NIOEmbedded
 import NIOHTTP1
 
 /// The sidecar's own phases (route → authenticate → authorize → flag gate → rate limit) run on one
-/// request with no socket: a `LoopContext` on an event loop the caller drives, the in-process store
-/// and a clock the caller sets. `tollgate-proxy test` and `explain` decide with exactly the code
+/// request with no socket and no event loop: a `PhaseContext` of its own, the in-process store and
+/// a clock the caller sets. `tollgate-proxy test` and `explain` decide with exactly the code
 /// `run` uses (there is no second evaluator); only the I/O around it is missing, so a phase that
 /// would wait on Redis or a JWKS fetch cannot be reached (no `--redis`, keys installed up front).
 final class OfflinePhaseChain {
@@ -41,29 +38,23 @@ final class OfflinePhaseChain {
         }
     }
 
-    private let eventLoop = EmbeddedEventLoop()
     private let policy: ActivePolicy
     private let fetchedKeys: [String: FetchedKeys]
-    private(set) var context: LoopContext
+    private(set) var context: PhaseContext
+    /// Builds the upstream's head as `run` would (no trusted proxies: the client IP is the peer).
+    let forward = ForwardPhase(trustedProxies: .none)
     private var sent = 0
 
     /// `fetchedKeys`: keys of `jwks_url` issuers, fetched beforehand (explain with a real token).
     init(policy: ActivePolicy, fetchedKeys: [String: FetchedKeys] = [:]) {
         self.policy = policy
         self.fetchedKeys = fetchedKeys
-        self.context = Self.makeContext(on: eventLoop, policy: policy, fetchedKeys: fetchedKeys)
+        self.context = Self.makeContext(policy: policy, fetchedKeys: fetchedKeys)
     }
 
-    deinit {
-        context.stopTimers()
-    }
-
-    private static func makeContext(on loop: EmbeddedEventLoop, policy: ActivePolicy, fetchedKeys: [String: FetchedKeys]) -> LoopContext {
-        // The upstream is never connected: the chain stops where the sidecar would forward.
-        let configuration = ProxyConfiguration(upstream: .init(host: "127.0.0.1", port: 9))
-        let context = LoopContext(
-            eventLoop: loop, configuration: configuration, policy: policy, buckets: InProcessBuckets(),
-            logger: Logger(label: "tollgate.offline", factory: { _ in SwiftLogNoOpLogHandler() }))
+    private static func makeContext(policy: ActivePolicy, fetchedKeys: [String: FetchedKeys]) -> PhaseContext {
+        // No Redis and no key refetcher: a phase that would wait on I/O cannot be reached.
+        let context = PhaseContext(policy: policy, buckets: InProcessBuckets())
         context.fetchedKeys = fetchedKeys
         context.frozenTime = 0
         return context
@@ -72,8 +63,7 @@ final class OfflinePhaseChain {
     /// Starts over: empty buckets, an empty token cache, the clock at `time`, and these flag states
     /// in place of the policy's defaults of the same name.
     func reset(time: Double = 0, flags: [String: FlagDefault] = [:]) {
-        context.stopTimers()
-        context = Self.makeContext(on: eventLoop, policy: policy, fetchedKeys: fetchedKeys)
+        context = Self.makeContext(policy: policy, fetchedKeys: fetchedKeys)
         context.frozenTime = time
         context.flagOverrides = flags
     }
@@ -112,14 +102,13 @@ final class OfflinePhaseChain {
 
         let listener = Listener()
         context.phases.run(exchange, on: context, delegate: listener)
-        eventLoop.run()
         guard let finished = listener.finished else {
             return Outcome(
                 exchange: exchange, problem: .serviceUnavailable("the phases waited on I/O that a run without sockets does not have"),
                 upstreamHead: nil)
         }
         if let problem = finished { return Outcome(exchange: exchange, problem: problem, upstreamHead: nil) }
-        return Outcome(exchange: exchange, problem: nil, upstreamHead: context.forward.upstreamHead(for: exchange, peer: request.clientIP))
+        return Outcome(exchange: exchange, problem: nil, upstreamHead: forward.upstreamHead(for: exchange, peer: request.clientIP))
     }
 
     /// Hears how the chain ended.

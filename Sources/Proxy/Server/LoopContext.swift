@@ -10,47 +10,31 @@ import NIOCore
 final class LoopContext {
     let eventLoop: any EventLoop
     let configuration: ProxyConfiguration
-    var snapshot: PolicySnapshot
-    /// Keys of the snapshot's issuers with key files or `secret_env`, by issuer name.
-    var staticKeys: [String: IssuerKeys]
-    /// Keys of `jwks_url` issuers, by issuer name, as the refresher last fetched them.
-    var fetchedKeys: [String: FetchedKeys] = [:]
-    /// Verified tokens; emptied whenever the snapshot or a JWKS changes.
-    var tokenCache = TokenCache()
-    let signatures = SignatureVerifier()
-    /// This loop's view of the process's in-process token buckets.
-    let buckets: InProcessBuckets.LoopView
-    /// This loop's Redis connection for shared limits (nil without `--redis`).
-    let redis: RedisBuckets?
-    /// Set once at start; asked for an early fetch on an unknown `kid`.
-    var jwks: JWKSRefresher?
+    /// Everything the phases touch; no I/O of its own.
+    let phaseContext: PhaseContext
     var requestIDs = RequestIDGenerator()
-    let metrics = ProxyMetricsShard()
     let upstream: UpstreamPool
     let accessLog: AccessLog
-    let phases: PhaseChain
     let forward: ForwardPhase
     let deadlines = UpstreamDeadlines()
     /// Client connections, swept for `--idle-timeout`.
     let idleConnections: IdleConnections
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
-    /// When set, the time (Unix seconds) the phases read instead of the wall clock: the policy test
-    /// runner steps it, so token expiry and bucket refills never depend on when a test runs.
-    var frozenTime: Double?
-    /// Flag states that replace the policy's static defaults of the same name (a policy test file's
-    /// `flags`; the control plane's flags once the sidecar is linked).
-    var flagOverrides: [String: FlagDefault] = [:]
 
-    /// What the phases take for "now": the wall clock, or `frozenTime`.
-    @inline(__always)
-    func now() -> Double {
-        frozenTime ?? WallClock.now()
+    var snapshot: PolicySnapshot { phaseContext.snapshot }
+    var staticKeys: [String: IssuerKeys] { phaseContext.staticKeys }
+    var metrics: ProxyMetricsShard { phaseContext.metrics }
+    var phases: PhaseChain { phaseContext.phases }
+    var buckets: InProcessBuckets.LoopView { phaseContext.buckets }
+    var redis: RedisBuckets? { phaseContext.redis }
+    /// Set once at start; asked for an early fetch on an unknown `kid`.
+    var jwks: JWKSRefresher? {
+        didSet { phaseContext.keyRefetcher = jwks.map { LoopKeyRefetcher(refresher: $0, eventLoop: eventLoop) } }
     }
 
     init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger) {
-        self.buckets = InProcessBuckets.LoopView(store: buckets)
-        self.redis = configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
+        let redis = configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
         if let redis {
             // Why shared limits fall back to `on_error` must be visible: once per outage, per loop.
             let endpoint = redis.client.endpoint.description
@@ -68,12 +52,10 @@ final class LoopContext {
         redis?.start()
         self.eventLoop = eventLoop
         self.configuration = configuration
-        self.snapshot = policy.snapshot
-        self.staticKeys = policy.staticKeys
+        self.phaseContext = PhaseContext(policy: policy, buckets: buckets, redis: redis)
         self.upstream = UpstreamPool(
             eventLoop: eventLoop, endpoint: configuration.upstream, connectTimeout: configuration.upstreamConnectTimeout)
         self.accessLog = AccessLog(format: configuration.logFormat, eventLoop: eventLoop)
-        self.phases = PhaseChain(phases: [RoutePhase(), AuthenticatePhase(), AuthorizePhase(), FlagGatePhase(), RateLimitPhase()])
         self.forward = ForwardPhase(trustedProxies: configuration.trustedProxies)
         self.idleConnections = IdleConnections(timeout: configuration.idleTimeout)
         deadlines.start(on: eventLoop)
@@ -88,7 +70,7 @@ final class LoopContext {
     /// this loop's cache lets go of them, so idle keys cost no memory.
     private func scheduleBucketSweep() {
         bucketSweeper = eventLoop.assumeIsolated().scheduleTask(in: Self.bucketSweepInterval) { [self] in
-            buckets.store.sweep(now: now() * 1_000_000)
+            buckets.store.sweep(now: phaseContext.now() * 1_000_000)
             buckets.prune()
             scheduleBucketSweep()
         }
@@ -138,9 +120,10 @@ struct LoopContexts: Sendable {
     func install(_ policy: ActivePolicy) {
         for bound in all {
             bound.eventLoop.execute {
-                bound.value.snapshot = policy.snapshot
-                bound.value.staticKeys = policy.staticKeys
-                bound.value.tokenCache.removeAll()
+                let phases = bound.value.phaseContext
+                phases.snapshot = policy.snapshot
+                phases.staticKeys = policy.staticKeys
+                phases.tokenCache.removeAll()
             }
         }
     }
@@ -151,7 +134,7 @@ struct LoopContexts: Sendable {
     func installFetchedKeys(_ keys: FetchedKeys?, issuer: String) -> EventLoopFuture<Void> {
         let installed = all.map { bound in
             bound.eventLoop.submit {
-                let context = bound.value
+                let context = bound.value.phaseContext
                 if context.fetchedKeys[issuer]?.fingerprint != keys?.fingerprint { context.tokenCache.removeAll() }
                 context.fetchedKeys[issuer] = keys
             }
@@ -197,4 +180,21 @@ struct ActivePolicy: Sendable {
 struct FetchedKeys: Sendable {
     let keys: IssuerKeys
     let fingerprint: [UInt8]
+}
+
+/// The NIO loop's way to refetch a JWKS for a phase: the refresher's future, then the loop's queue
+/// (a fetch already finished completes at once, and a pending phase must not resume before it has
+/// returned `.pending`).
+struct LoopKeyRefetcher: KeyRefetcher {
+    let refresher: JWKSRefresher
+    let eventLoop: any EventLoop
+
+    func refetch(issuer: String, early: Bool, then: @escaping () -> Void) -> Bool {
+        guard let fetched = refresher.refetch(issuer: issuer, early: early) else { return false }
+        let loop = eventLoop
+        fetched.hop(to: loop).assumeIsolated().whenComplete { _ in
+            loop.assumeIsolated().execute(then)
+        }
+        return true
+    }
 }

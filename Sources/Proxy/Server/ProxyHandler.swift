@@ -275,7 +275,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         // The body is held while the phases decide and the upstream connection is made; reading
         // pauses only if that grows past the machine's held-body limit, so a typical request costs
         // no change of read interest at all.
-        loop.phases.run(exchange, on: loop, delegate: self)
+        loop.phases.run(exchange, on: loop.phaseContext, delegate: self)
     }
 
     func phasesFinished(_ exchange: Exchange, problem: ProblemResponse?) {
