@@ -180,6 +180,20 @@ struct ForwardingTests {
         #expect(try refused.readResponse().status == 404)
     }
 
+    @Test("--upstream-timeout counts from the end of the request: an upload slower than it is forwarded whole")
+    func slowUploadIsNotAnUpstreamTimeout() throws {
+        let fixture = try ProxyFixture(arguments: ["--upstream-timeout", "300ms"])
+        let connection = try fixture.proxy.connect()
+        try connection.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n")
+        for byte in ["a", "b", "c", "d"] {
+            usleep(250_000)  // 1 s in all, over three times the timeout
+            try connection.send(byte)
+        }
+        let response = try connection.readResponse()
+        #expect(response.status == 200)
+        #expect(response.json["body_bytes"] as? Int == 4)
+    }
+
     @Test("upstream refused is 502, no answer in time is 504, reset before answering is 502")
     func upstreamFailures() throws {
         let fixture = try ProxyFixture(arguments: ["--upstream-timeout", "300ms"])

@@ -147,6 +147,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             if !upstream.channel.isWritable { machine.upstreamWritabilityChanged(writable: false) }
         case .forwardEnd:
             upstream?.write(.end(nil), flush: true)
+            startUpstreamDeadline()
         case let .answer(answer):
             perform(answer, context: context)
         case .requestComplete:
@@ -338,6 +339,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             machine.upstreamWritabilityChanged(writable: connection.channel.isWritable)
         }
         if !context.channel.isWritable { connection.setReading(false) }
+        if ended { startUpstreamDeadline() }
+    }
+
+    /// `--upstream-timeout` counts from the moment the whole request is upstream (as Envoy's route
+    /// timeout does): an upload that takes longer than the timeout is not the upstream's slowness.
+    private func startUpstreamDeadline() {
         loop.deadlines.set(self, deadline: .now() + loop.configuration.upstreamTimeout)
     }
 
