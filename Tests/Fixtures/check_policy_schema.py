@@ -14,8 +14,13 @@ import jsonschema
 import yaml
 
 
-class CoreSchemaLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars instead of YAML 1.1's."""
+# libyaml's parser when PyYAML has it: the parser the sidecar's Yams uses (PyYAML's own scanner
+# refuses some plain scalars libyaml accepts, such as `/a?x=1` in a flow mapping).
+BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class CoreSchemaLoader(BaseLoader):
+    """The safe loader with YAML 1.2 core-schema scalars instead of YAML 1.1's."""
 
 
 CoreSchemaLoader.yaml_implicit_resolvers = {}
@@ -41,7 +46,7 @@ def construct_mapping(loader, node, deep=False):
         if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+    return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep)
 
 
 CoreSchemaLoader.add_constructor("tag:yaml.org,2002:bool", construct_bool)

@@ -14,4 +14,13 @@ struct SchemaCommandTests {
         let object = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         #expect(object?["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
     }
+
+    @Test("--tests prints the schema of policy test files")
+    func printsTheTestFileSchema() throws {
+        let result = try BuiltBinary("tollgate-proxy").run(["schema", "--tests"])
+        #expect(result.status == 0)
+        let file = try String(
+            contentsOf: ValidateCommandTests.repository.appendingPathComponent("schema/policy-test-v1.schema.json"), encoding: .utf8)
+        #expect(result.stdout == file)
+    }
 }

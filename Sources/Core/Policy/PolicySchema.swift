@@ -1,5 +1,6 @@
-// The JSON Schema (2020-12) of policy files, as `tollgate-proxy schema` prints it. The repository keeps
-// the same text in schema/policy-v1.schema.json for editors (a test keeps the two equal); change both.
+// The JSON Schemas (2020-12) of policy files and policy test files, as `tollgate-proxy schema` prints
+// them. The repository keeps the same texts under schema/ for editors (a test keeps them equal);
+// change both.
 
 /// The JSON Schema of one policy file: every structural rule of spec/policy.md. What a schema cannot
 /// say (references between names, regex compilation, key files, rules across files) is the
@@ -219,6 +220,101 @@ public enum PolicySchema {
               },
               "if": { "required": ["auth"], "properties": { "auth": { "const": "none" } } },
               "then": { "properties": { "forward": { "properties": { "claims": { "maxProperties": 0 } } } } }
+            }
+          }
+        }
+
+        """#
+
+    /// The schema of a `tollgate-proxy test` file (names are checked against the policy set by the runner).
+    public static let testFileRepositoryPath = "schema/policy-test-v1.schema.json"
+
+    public static let testFileJSON = #"""
+        {
+          "$schema": "https://json-schema.org/draft/2020-12/schema",
+          "$id": "urn:tollgate:schema:policy-test:v1",
+          "title": "Tollgate policy test file, version 1",
+          "description": "One `tollgate-proxy test` file (spec/policy.md \"Policy tests\"). Names of issuers, routes, limits and flags are checked against the policy set by the runner.",
+          "type": "object",
+          "additionalProperties": false,
+          "required": ["version", "cases"],
+          "properties": {
+            "version": { "const": 1 },
+            "tokens": {
+              "type": "object",
+              "description": "Test tokens by name: the issuer's policy name and the claims (the runner signs them).",
+              "additionalProperties": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["issuer"],
+                "properties": {
+                  "issuer": { "type": "string", "minLength": 1 },
+                  "claims": { "type": "object", "description": "iss, exp and aud are filled in when left out." }
+                }
+              }
+            },
+            "flags": {
+              "type": "object",
+              "description": "Flag states for this file, in place of the policy's defaults.",
+              "additionalProperties": {
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["enabled"],
+                "properties": {
+                  "enabled": { "type": "boolean" },
+                  "rollout": { "type": "integer", "minimum": 0, "maximum": 100 }
+                }
+              }
+            },
+            "cases": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/case" } }
+          },
+          "$defs": {
+            "case": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": ["name", "request", "expect"],
+              "properties": {
+                "name": { "type": "string", "minLength": 1 },
+                "request": { "$ref": "#/$defs/request" },
+                "expect": {
+                  "allOf": [{ "$ref": "#/$defs/expectation" }],
+                  "properties": { "last": { "allOf": [{ "$ref": "#/$defs/expectation" }], "not": { "required": ["last"] } } },
+                  "minProperties": 1
+                }
+              }
+            },
+            "request": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": ["path"],
+              "properties": {
+                "method": { "type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", "description": "Default GET." },
+                "path": { "type": "string", "pattern": "^/[^\\u0000-\\u0020\\u007f]*$", "description": "Path and query." },
+                "host": { "type": "string", "minLength": 1, "description": "Default localhost." },
+                "headers": { "type": "object", "additionalProperties": { "type": ["string", "integer", "number"] } },
+                "token": { "type": "string", "minLength": 1, "description": "A name of tokens." },
+                "ip": { "type": "string", "minLength": 1, "description": "The client address (default 192.0.2.10)." },
+                "repeat": { "type": "integer", "minimum": 1, "maximum": 100000 },
+                "every": { "type": "string", "pattern": "^[0-9]{1,9}(ms|s|m|h)$" }
+              }
+            },
+            "headerExpectations": {
+              "type": "object",
+              "description": "name -> value; null: the header must be absent.",
+              "additionalProperties": { "type": ["string", "integer", "number", "null"] }
+            },
+            "expectation": {
+              "type": "object",
+              "properties": {
+                "status": { "oneOf": [{ "const": "forward" }, { "type": "integer", "minimum": 100, "maximum": 599 }] },
+                "route": { "type": ["string", "null"], "description": "null: no route may match." },
+                "reason": { "type": "string", "minLength": 1 },
+                "limit": { "type": "string", "minLength": 1 },
+                "upstream_headers": { "$ref": "#/$defs/headerExpectations" },
+                "headers": { "$ref": "#/$defs/headerExpectations" },
+                "last": true
+              },
+              "additionalProperties": false
             }
           }
         }

@@ -87,12 +87,13 @@ final class ProxyMetricsShard {
         let result: String
         /// `ok`, `no_token`, or why the token or its scopes were refused (`expired`, `insufficient_scope`, …).
         let reason: String
-        /// `shadow` for a decision on a route in shadow mode, else empty (no label).
-        var mode = ""
+        /// A decision on a route in shadow mode (label `mode="shadow"`). A Bool, not a label string:
+        /// the key is hashed on every authorized request.
+        var shadow = false
     }
 
     func recordAuthDecision(route: String, result: String, reason: String, shadow: Bool = false) {
-        snapshot.authDecisions[AuthDecision(route: route, result: result, reason: reason, mode: shadow ? "shadow" : ""), default: 0] &+= 1
+        snapshot.authDecisions[AuthDecision(route: route, result: result, reason: reason, shadow: shadow), default: 0] &+= 1
     }
 
     struct ShadowRefusal: Hashable, Sendable {
@@ -113,7 +114,7 @@ final class ProxyMetricsShard {
     struct RateLimitDecision: Hashable, Sendable {
         let route: String
         let limit: String
-        /// `allowed`, `limited`, `skipped` or `error`; a shadow limit's `shadow_allowed` or `shadow_limited`.
+        /// `allowed`, `limited`, `skipped` or `error`; a shadow limit's `shadow_allowed`, `shadow_limited` or `shadow_error`.
         let result: String
     }
 
@@ -205,9 +206,9 @@ enum PrometheusText {
         out += "# HELP tollgate_auth_decisions_total Token checks, by route, result (allowed, anonymous, denied) and reason.\n"
         out += "# TYPE tollgate_auth_decisions_total counter\n"
         for (key, value) in metrics.authDecisions.sorted(by: {
-            ($0.key.route, $0.key.result, $0.key.reason, $0.key.mode) < ($1.key.route, $1.key.result, $1.key.reason, $1.key.mode)
+            ($0.key.route, $0.key.result, $0.key.reason, $0.key.shadow ? 1 : 0) < ($1.key.route, $1.key.result, $1.key.reason, $1.key.shadow ? 1 : 0)
         }) {
-            let mode = key.mode.isEmpty ? "" : ",mode=\"\(key.mode)\""
+            let mode = key.shadow ? ",mode=\"shadow\"" : ""
             out += "tollgate_auth_decisions_total{route=\"\(escape(key.route))\",result=\"\(key.result)\",reason=\"\(key.reason)\"\(mode)} \(value)\n"
         }
         out += "# HELP tollgate_auth_token_cache_total Bearer tokens looked up in the verified-token cache: hit (no signature check) or miss (verified).\n"

@@ -41,6 +41,9 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "The policy test file holding the --as token.")
     var tests: String?
 
+    @Option(help: "PEM CA bundle trusted, besides the system's roots, when fetching https JWKS URLs (as run's).")
+    var jwksCaFile: String?
+
     @Option(help: "The client address the limits and flags see.")
     var ip: String = "192.0.2.10"
 
@@ -94,7 +97,7 @@ struct ExplainCommand: ParsableCommand {
             var fetched: [String: FetchedKeys] = [:]
             if let token {
                 request.headers.append(("authorization", "Bearer " + token))
-                fetched = Self.fetchKeys(for: token, snapshot: snapshot, notes: &notes)
+                fetched = Self.fetchKeys(for: token, snapshot: snapshot, caFile: jwksCaFile, notes: &notes)
             }
             chain = OfflinePhaseChain(policy: ActivePolicy(snapshot: snapshot, staticKeys: keys), fetchedKeys: fetched)
             chain.time = Date().timeIntervalSince1970
@@ -128,7 +131,7 @@ struct ExplainCommand: ParsableCommand {
 
     /// Fetches, once, the JWKS of each `jwks_url` issuer whose `iss` is the token's (read unverified,
     /// only to know which keys to fetch; the phases verify it).
-    static func fetchKeys(for token: String, snapshot: PolicySnapshot, notes: inout [String]) -> [String: FetchedKeys] {
+    static func fetchKeys(for token: String, snapshot: PolicySnapshot, caFile: String?, notes: inout [String]) -> [String: FetchedKeys] {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = Base64URL.decode(parts[1]), let iss = (try? JSONValue.parse(payload))?["iss"]?.stringValue else {
             return [:]
@@ -140,7 +143,7 @@ struct ExplainCommand: ParsableCommand {
         for issuer in issuers {
             guard case let .jwksURL(url) = issuer.keySource else { continue }
             do {
-                let tls = try HTTPFetch.makeTLSContext(additionalCAFile: nil)
+                let tls = try HTTPFetch.makeTLSContext(additionalCAFile: caFile)
                 let response = try HTTPFetch.get(url, group: group, timeout: .seconds(5), tls: tls).wait()
                 guard response.status == 200 else {
                     notes.append("issuer \(issuer.name): \(url) answered \(response.status)")

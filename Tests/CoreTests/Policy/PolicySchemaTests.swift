@@ -58,6 +58,26 @@ struct PolicySchemaTests {
         #expect(object?["$schema"] as? String == "https://json-schema.org/draft/2020-12/schema")
     }
 
+    @Test("the test-file schema: the repository copy is the printed one; the example tests validate; an invalid file is refused")
+    func testFileSchema() throws {
+        let path = Fixtures.repository.appendingPathComponent(PolicySchema.testFileRepositoryPath).path
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == PolicySchema.testFileJSON)
+        let directory = Fixtures.repository.appendingPathComponent("policy-tests")
+        let examples = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(examples.count >= 1)
+        let fixture = try PolicyFixture(["valid.yaml": PolicyTestFileTests.validFile, "invalid.yaml": PolicyTestFileTests.invalidFile])
+        let files = examples.map { directory.appendingPathComponent($0).path } + fixture.yamlFiles
+        let verdicts = try SchemaCheck.run(files, schema: path)
+        for example in examples {
+            let file = directory.appendingPathComponent(example).path
+            #expect(verdicts[file]?.errors == [], "\(example)")
+            let first = try String(contentsOfFile: file, encoding: .utf8).split(separator: "\n").first.map(String.init)
+            #expect(first == "# yaml-language-server: $schema=../\(PolicySchema.testFileRepositoryPath)", "\(example)")
+        }
+        #expect(verdicts[fixture.path + "/valid.yaml"]?.errors == [])
+        #expect(verdicts[fixture.path + "/invalid.yaml"]?.valid == false)
+    }
+
     @Test("every example policy validates and names the schema in its first line")
     func examples() throws {
         let directory = Fixtures.repository.appendingPathComponent("policies")
@@ -118,8 +138,7 @@ enum SchemaCheck {
 
     static let script = Fixtures.root.appendingPathComponent("check_policy_schema.py")
 
-    static func run(_ files: [String]) throws -> [String: Verdict] {
-        let schema = Fixtures.repository.appendingPathComponent(PolicySchema.repositoryPath).path
+    static func run(_ files: [String], schema: String = Fixtures.repository.appendingPathComponent(PolicySchema.repositoryPath).path) throws -> [String: Verdict] {
         let result = try BuiltBinary.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", script.path, schema] + files)
         guard result.status == 0 else { throw Failed(output: result.stdout + result.stderr) }
         var verdicts: [String: Verdict] = [:]

@@ -16,26 +16,39 @@ struct PolicyTestFileTests {
             auth: { issuers: [idp] }
         """
 
+    static let validFile = """
+        version: 1
+        tokens:
+          ann: { issuer: idp, claims: { sub: ann, level: 3, admin: false, groups: [a, b], country: no } }
+        flags:
+          beta: { enabled: true, rollout: 10 }
+        cases:
+          - name: one
+            request: { path: /api?x=1, token: ann }
+            expect: { status: forward, upstream_headers: { x-a: "1", x-b: null } }
+          - name: many
+            request: { method: POST, path: /nowhere, host: example.com, ip: 10.0.0.1, repeat: 3, every: 250ms }
+            expect: { route: null, last: { status: 404, reason: no-route } }
+        """
+
+    /// Wrong in ways the JSON Schema of test files can say too (see PolicySchemaTests).
+    static let invalidFile = """
+        version: 2
+        flags:
+          betta: { enabled: true }
+        cases:
+          - name: x
+            request: { path: api, repeat: 0, every: 1.5s }
+            expect: {}
+        """
+
     func snapshot() throws -> PolicySnapshot {
         try PolicyFixture(["a.yaml": Self.policy]).load()
     }
 
     @Test("defaults, claims typed as YAML 1.2 reads them, route: null, and last")
     func decodes() throws {
-        let file = try PolicyTestFile.decode(yaml: """
-            version: 1
-            tokens:
-              ann: { issuer: idp, claims: { sub: ann, level: 3, admin: false, groups: [a, b], country: no } }
-            flags:
-              beta: { enabled: true, rollout: 10 }
-            cases:
-              - name: one
-                request: { path: /api?x=1, token: ann }
-                expect: { status: forward, upstream_headers: { x-a: "1", x-b: null } }
-              - name: many
-                request: { method: POST, path: /nowhere, host: example.com, ip: 10.0.0.1, repeat: 3, every: 250ms }
-                expect: { route: null, last: { status: 404, reason: no-route } }
-            """, path: "t.yaml", snapshot: try snapshot()).get()
+        let file = try PolicyTestFile.decode(yaml: Self.validFile, path: "t.yaml", snapshot: try snapshot()).get()
         let claims = try #require(file.tokens["ann"]).claims
         #expect(claims["sub"] == .string("ann"))
         #expect(claims["level"]?.numberValue == 3)
@@ -56,15 +69,7 @@ struct PolicyTestFileTests {
 
     @Test("every problem of a file at once, at FILE:LINE:COL: PATH")
     func errors() throws {
-        let result = PolicyTestFile.decode(yaml: """
-            version: 2
-            flags:
-              betta: { enabled: true }
-            cases:
-              - name: x
-                request: { path: api, repeat: 0, every: 1.5s }
-                expect: {}
-            """, path: "t.yaml", snapshot: try snapshot())
+        let result = PolicyTestFile.decode(yaml: Self.invalidFile, path: "t.yaml", snapshot: try snapshot())
         guard case let .failure(error) = result else {
             Issue.record("expected errors")
             return
