@@ -45,6 +45,20 @@ struct ConnectionStateMachineTests {
         #expect(machine.state == .forwarding)
     }
 
+    /// The upstream's head and end for a forwarded, ended request on a kept-alive connection, then
+    /// the end written: true when the request completed (each step is checked).
+    static func upstreamAnswers(_ machine: inout Machine) -> Bool {
+        let head = machine.upstreamHead(isSwitch: false, isUpgradeRequest: false)
+        #expect(head == .writeHead(close: false))
+        let end = machine.upstreamEnd()
+        #expect(end == .releaseAndEnd(reusable: true, close: false))
+        guard case .requestComplete = machine.responseEndWritten() else {
+            Issue.record("the request completes once its response's end is written")
+            return false
+        }
+        return true
+    }
+
     @Test("a request forwarded and answered by the upstream leaves the connection idle and reusable")
     func oneRequest() {
         var machine = Self.machine()
@@ -348,12 +362,7 @@ struct ConnectionStateMachineTests {
             let value = machine.pendingAnswer()
             #expect(value == nil, "not while the first is answered")
         }
-        _ = machine.upstreamHead(isSwitch: false, isUpgradeRequest: false)
-        _ = machine.upstreamEnd()
-        guard case .requestComplete = machine.responseEndWritten() else {
-            Issue.record("complete")
-            return
-        }
+        guard Self.upstreamAnswers(&machine) else { return }
         do {
             let value = machine.readingChange()
             #expect(value == nil, "reading stays paused: the error is pending")
@@ -381,12 +390,7 @@ struct ConnectionStateMachineTests {
         }
         _ = machine.phasesFinished(problem: nil)
         _ = machine.upstreamReady()
-        _ = machine.upstreamHead(isSwitch: false, isUpgradeRequest: false)
-        _ = machine.upstreamEnd()
-        guard case .requestComplete = machine.responseEndWritten() else {
-            Issue.record("complete")
-            return
-        }
+        guard Self.upstreamAnswers(&machine) else { return }
         do {
             let value = machine.drain()
             #expect(value == nil)
@@ -530,12 +534,7 @@ struct ConnectionStateMachineTests {
             let value = machine.readingChange()
             #expect(value == false, "256 + 400 queued bytes")
         }
-        _ = machine.upstreamHead(isSwitch: false, isUpgradeRequest: false)
-        _ = machine.upstreamEnd()
-        guard case .requestComplete = machine.responseEndWritten() else {
-            Issue.record("complete")
-            return
-        }
+        guard Self.upstreamAnswers(&machine) else { return }
         do {
             let value = machine.readingChange()
             #expect(value == true)
