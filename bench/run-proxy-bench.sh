@@ -330,6 +330,7 @@ run_target() {  # run_target NAME URL PID [HEADER]: HEADER ("Name: value") goes 
   per_request="$(awk -v t="$target_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
   sys_per_request="$(awk -v t="$target_sys_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
   last_rps="$rps" last_p50="$(to_ms "$p50")"
+  last_cpu_per_request="$(awk -v t="$target_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.1f", (t / hz) / (r * s) * 1e6 }')"
   rows+=("| $name | $(printf '%.0f' "$rps") | $(to_ms "$p50") | $(to_ms "$p99") | $(mib "${mem% *}") | $(mib "${mem#* }") | $cpu | $per_request | $sys_per_request | $upcpu | $problems |")
   raw_sections+=("### $name"$'\n\n'"\`$(wrk_cmd "$url")\`"$'\n\n```\n'"$out"$'\n```')
 }
@@ -484,23 +485,28 @@ if [ "$CEILINGS" = "1" ]; then
 fi
 
 ceiling_summary=()
+ceiling_cpu=()
 for round in $(seq 1 "$ROUNDS"); do
   suffix=""
   if ((ROUNDS > 1)); then suffix=", round $round"; fi
   run_target "tollgate-proxy (plain route)$suffix" "http://127.0.0.1:$proxy_port/" "$proxy_pid"
-  plain_rps="$last_rps"
+  plain_rps="$last_rps" plain_cpu="$last_cpu_per_request"
   if ((round == 1)); then
     run_target "tollgate-proxy (JWT route, ES256, cached token)" "http://127.0.0.1:$proxy_port/jwt" "$proxy_pid" "Authorization: $jwt_token"
   fi
   run_target "nginx proxy_pass (keepalive 64)$suffix" "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid"
-  pass_rps="$last_rps"
+  pass_rps="$last_rps" pass_cpu="$last_cpu_per_request"
   if [ "$CEILINGS" = "1" ]; then
     run_target "nginx stream (L4)$suffix" "http://127.0.0.1:$stream_port/" "$stream_pid"
-    stream_rps="$last_rps"
+    stream_rps="$last_rps" stream_cpu="$last_cpu_per_request"
     run_target "l4-forwarder (SwiftNIO, L4)$suffix" "http://127.0.0.1:$forwarder_port/" "$forwarder_pid"
-    forwarder_rps="$last_rps"
+    forwarder_rps="$last_rps" forwarder_cpu="$last_cpu_per_request"
     ceiling_summary+=("$(awk -v r="$round" -v p="$plain_rps" -v n="$pass_rps" -v s="$stream_rps" -v f="$forwarder_rps" \
       'BEGIN { printf "%d %.0f %.0f %.0f %.0f %.3f %.3f %.3f %.3f %.3f", r, p, n, s, f, p / n, p / s, p / f, f / n, f / s }')")
+    # CPU time per request of each target (its own utime+stime over the requests served) depends
+    # less on what else the machine runs than req/s does.
+    ceiling_cpu+=("$(awk -v r="$round" -v p="$plain_cpu" -v n="$pass_cpu" -v s="$stream_cpu" -v f="$forwarder_cpu" \
+      'BEGIN { printf "%d %.1f %.1f %.1f %.1f %.2f %.2f %.2f", r, p, n, s, f, (n > 0 ? p / n : 0), (s > 0 ? p / s : 0), (f > 0 ? p / f : 0) }')")
   fi
 done
 proxy_requests_metric="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(requests_total|upstream_errors_total|auth_decisions_total)' | head -12 || true)"
@@ -633,6 +639,21 @@ EOF
 fi
 
 # --- report ------------------------------------------------------------------------------------------
+table_with_medians() {  # rows "ROUND V2 V3 …" on stdin → Markdown rows, then a median row (same decimals per column)
+  awk '
+    { row = "| " $1; for (k = 2; k <= NF; k++) { row = row " | " $k; v[k, NR] = $k }; print row " |"; columns = NF }
+    function median(k, n,   i, j, t, a) { for (i = 1; i <= n; i++) a[i] = v[k, i] + 0
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    END {
+      if (NR == 0) exit
+      row = "| median"
+      for (k = 2; k <= columns; k++) {
+        decimals = index(v[k, 1], ".") ? length(v[k, 1]) - index(v[k, 1], ".") : 0
+        row = row " | " sprintf("%." decimals "f", median(k, NR))
+      }
+      print row " |" }'
+}
 stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git -C "$repo" status --porcelain 2>/dev/null)" ]; then commit="$commit dirty"; fi
@@ -661,17 +682,14 @@ report="$RESULTS_DIR/proxy-$stamp.md"
     echo
     echo "| round | plain route | nginx proxy_pass | nginx stream | l4-forwarder | plain ÷ proxy_pass | plain ÷ stream | plain ÷ forwarder | forwarder ÷ proxy_pass | forwarder ÷ stream |"
     echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for line in "${ceiling_summary[@]}"; do
-      read -r r p n st f a b c d e <<<"$line"
-      echo "| $r | $p | $n | $st | $f | $a | $b | $c | $d | $e |"
-    done
-    printf '%s\n' "${ceiling_summary[@]}" | awk '
-      { for (k = 2; k <= 10; k++) v[k, NR] = $k }
-      function median(k, n,   i, j, t, a) { for (i = 1; i <= n; i++) a[i] = v[k, i]
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-      END { printf "| median | %.0f | %.0f | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f | %.3f |\n",
-        median(2, NR), median(3, NR), median(4, NR), median(5, NR), median(6, NR), median(7, NR), median(8, NR), median(9, NR), median(10, NR) }'
+    printf '%s\n' "${ceiling_summary[@]}" | table_with_medians
+    echo
+    echo "CPU µs per request (each target's own user+system time over the requests it served, as in the"
+    echo "main table) and the sidecar's multiple of each:"
+    echo
+    echo "| round | plain route | nginx proxy_pass | nginx stream | l4-forwarder | plain ÷ proxy_pass | plain ÷ stream | plain ÷ forwarder |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printf '%s\n' "${ceiling_cpu[@]}" | table_with_medians
     echo
     echo "nginx stream and l4-forwarder do no HTTP work: each client connection gets its own upstream"
     echo "connection, and bytes pass through both ways. l4-forwarder: \`${forwarder_cmd[*]/#"$repo"\//}\`"
