@@ -23,10 +23,10 @@
 #                                           idle (< 25% of a core busy for 1 s); a run that other work still
 #                                           overlaps is flagged with a WARNING in the table and the report
 #   RESULTS_DIR=bench/results               where proxy-<UTC date>.md is written
-# Needs root (or sudo) only when nginx, wrk or curl must be installed.
+# Needs root (or sudo) only when nginx, wrk, curl or libnginx-mod-stream must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
 
 build=1
 for arg in "$@"; do
