@@ -1,6 +1,7 @@
 // swift-tools-version: 6.1
 // Micro-benchmarks of Tollgate's Core (JWT verification, the token cache, route matching) with
-// ordo-one/benchmark, and speed-loop, which measures signature checks the way `openssl speed` does.
+// ordo-one/benchmark, speed-loop, which measures signature checks the way `openssl speed` does, and
+// l4-forwarder, the SwiftNIO TCP forwarder bench/run-proxy-bench.sh uses as a ceiling.
 // A package of its own, so that building the root package (CI) never pays for the benchmark harness.
 // From this directory:
 //
@@ -19,6 +20,8 @@ let package = Package(
         // Only the MallocInterposer trait: the default traits also ask for swift-runtime-interposer,
         // which this machine's package mirror does not have.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+        // The L4 forwarder's only dependency (the version the root package resolves).
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Fixtures (tokens, keys, policy sets from the repository) shared by both executables.
@@ -45,5 +48,15 @@ let package = Package(
             name: "speed-loop",
             dependencies: ["BenchSupport", "CBenchOpenSSL", .product(name: "Core", package: "Tollgate")],
             path: "Sources/speed-loop"),
+        // A minimal SwiftNIO TCP forwarder, no HTTP work: the NIO ceiling bench/run-proxy-bench.sh
+        // measures the sidecar against (issue 15). Needs NIO only, not the root package.
+        .executableTarget(
+            name: "l4-forwarder",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/l4-forwarder",
+            swiftSettings: [.enableUpcomingFeature("ExistentialAny"), .unsafeFlags(["-warnings-as-errors"])]),
     ]
 )

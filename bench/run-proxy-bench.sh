@@ -3,6 +3,9 @@
 #   (a) the upstream directly,
 #   (b) tollgate-proxy (release build, plain route: no auth, no limits) in front of it,
 #   (c) nginx proxy_pass with upstream keep-alive in front of it,
+#   and the ceilings (CEILINGS=1, the default; issue 15):
+#   (d) nginx `stream`: an L4 TCP proxy, one upstream connection per client connection,
+#   (e) l4-forwarder (Benchmarks/Sources/l4-forwarder): a minimal SwiftNIO TCP forwarder, no HTTP work,
 # all on this machine, on 127.0.0.1 only. Every wrk run is bounded by its --duration.
 #
 # Usage: bench/run-proxy-bench.sh [--no-build]
@@ -11,15 +14,19 @@
 #   WARMUP=2s                               an unrecorded wrk run of this length before each target (0 to skip)
 #   PROXY_THREADS=2                         tollgate-proxy --threads, and nginx proxy worker_processes
 #   UPSTREAM_WORKERS=2                      worker_processes of the upstream nginx
-#   BASE_PORT=18310                         upstream, proxy, proxy admin, nginx proxy use BASE_PORT..BASE_PORT+3
+#   BASE_PORT=18310                         upstream, proxy, proxy admin, nginx proxy use BASE_PORT..BASE_PORT+3,
+#                                           nginx stream and l4-forwarder BASE_PORT+6 and +7
+#   ROUNDS=1                                rounds of (b) plain route, (c), (d), (e), alternated; medians of the ratios
+#   CEILINGS=1                              0 leaves out (d) and (e)
+#   FORWARDER_RECV=adaptive:1024,2048,65536 l4-forwarder's receive allocator (or fixed:SIZE)
 #   QUIET_TIMEOUT=120                       before each target, wait up to this many seconds for the machine to be
 #                                           idle (< 25% of a core busy for 1 s); a run that other work still
 #                                           overlaps is flagged with a WARNING in the table and the report
 #   RESULTS_DIR=bench/results               where proxy-<UTC date>.md is written
-# Needs root (or sudo) only when nginx, wrk or curl must be installed.
+# Needs root (or sudo) only when nginx, wrk, curl or libnginx-mod-stream must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
 
 build=1
 for arg in "$@"; do
@@ -40,11 +47,17 @@ BASE_PORT="${BASE_PORT:-18310}"
 QUIET_TIMEOUT="${QUIET_TIMEOUT:-120}"
 RATELIMIT="${RATELIMIT:-0}"
 RATELIMIT_ROUNDS="${RATELIMIT_ROUNDS:-3}"
+ROUNDS="${ROUNDS:-1}"
+CEILINGS="${CEILINGS:-1}"
+FORWARDER_RECV="${FORWARDER_RECV:-adaptive:1024,2048,65536}"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
 scratch="$repo/.build-bench"
 proxy_bin="$scratch/release/tollgate-proxy"
+# The NIO forwarder lives in the Benchmarks package (its own Package.swift), so CI never builds it.
+forwarder_bin="$repo/Benchmarks/.build-bench/release/l4-forwarder"
+stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
 
 log() { echo "run-proxy-bench: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -54,6 +67,7 @@ missing=()
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ "$CEILINGS" = "1" ]; then [ -f "$stream_module" ] || missing+=(libnginx-mod-stream); fi
 if [ "$RATELIMIT" = "1" ]; then
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
@@ -85,6 +99,15 @@ if ((build)); then
   build_cmd=(swift build -c release --product tollgate-proxy --scratch-path .build-bench)
   log "building: ${build_cmd[*]}"
   (cd "$repo" && "${build_cmd[@]}") >&2
+  if [ "$CEILINGS" = "1" ]; then
+    forwarder_build_cmd=(swift build -c release --product l4-forwarder --scratch-path .build-bench)
+    log "building, in Benchmarks/: ${forwarder_build_cmd[*]}"
+    (cd "$repo/Benchmarks" && "${forwarder_build_cmd[@]}") >&2
+  fi
+fi
+if [ "$CEILINGS" = "1" ]; then
+  [ -x "$forwarder_bin" ] || die "$forwarder_bin is missing: build it with 'cd Benchmarks && swift build -c release --product l4-forwarder --scratch-path .build-bench', drop --no-build, or set CEILINGS=0"
+  [ -f "$stream_module" ] || die "$stream_module is missing (Debian: libnginx-mod-stream)"
 fi
 [ -x "$proxy_bin" ] || die "$proxy_bin is missing: build it with 'swift build -c release --product tollgate-proxy --scratch-path .build-bench' or drop --no-build"
 
@@ -97,9 +120,11 @@ admin_port=$((BASE_PORT + 2))
 nginx_proxy_port=$((BASE_PORT + 3))
 redis_port=$((BASE_PORT + 4))
 haproxy_port=$((BASE_PORT + 5))
-for port in "$upstream_port" "$proxy_port" "$admin_port" "$nginx_proxy_port" "$redis_port" "$haproxy_port"; do
+stream_port=$((BASE_PORT + 6))
+forwarder_port=$((BASE_PORT + 7))
+for port in "$upstream_port" "$proxy_port" "$admin_port" "$nginx_proxy_port" "$redis_port" "$haproxy_port" "$stream_port" "$forwarder_port"; do
   if [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then
-    die "port $port on this machine is in use; set BASE_PORT to a free range (6 ports)"
+    die "port $port on this machine is in use; set BASE_PORT to a free range (8 ports)"
   fi
 done
 
@@ -305,6 +330,7 @@ run_target() {  # run_target NAME URL PID [HEADER]: HEADER ("Name: value") goes 
   per_request="$(awk -v t="$target_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
   sys_per_request="$(awk -v t="$target_sys_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.0f", (t / hz) / (r * s) * 1e6 }')"
   last_rps="$rps" last_p50="$(to_ms "$p50")"
+  last_cpu_per_request="$(awk -v t="$target_ticks" -v hz="$clock_ticks" -v r="$rps" -v s="$seconds" 'BEGIN { printf "%.1f", (t / hz) / (r * s) * 1e6 }')"
   rows+=("| $name | $(printf '%.0f' "$rps") | $(to_ms "$p50") | $(to_ms "$p99") | $(mib "${mem% *}") | $(mib "${mem#* }") | $cpu | $per_request | $sys_per_request | $upcpu | $problems |")
   raw_sections+=("### $name"$'\n\n'"\`$(wrk_cmd "$url")\`"$'\n\n```\n'"$out"$'\n```')
 }
@@ -371,6 +397,26 @@ $(nginx_http_common "$nginx_proxy_prefix")
 }
 EOF
 
+# (d) nginx stream: L4, the same workers; one upstream connection per client connection (stream has
+# no upstream keep-alive: there is no request boundary to reuse a connection at).
+stream_prefix="$work/nginx-stream"
+mkdir -p "$stream_prefix"
+cat >"$stream_prefix/nginx.conf" <<EOF
+load_module $stream_module;
+$(nginx_common "$stream_prefix")
+worker_processes $PROXY_THREADS;
+events { worker_connections 4096; }
+stream {
+    upstream backend {
+        server 127.0.0.1:$upstream_port;
+    }
+    server {
+        listen 127.0.0.1:$stream_port;
+        proxy_pass backend;
+    }
+}
+EOF
+
 policy_dir="$work/policies"
 mkdir -p "$policy_dir"
 # Two routes: /jwt needs an ES256 token (the conformance fixtures' key and a token made by joserfc,
@@ -408,7 +454,9 @@ wait_http "http://127.0.0.1:$upstream_port/" "$upstream_pid" || die "upstream ng
 # (a) the upstream directly
 run_target "upstream direct (nginx return 200)" "http://127.0.0.1:$upstream_port/" "$upstream_pid"
 
-# (b) tollgate-proxy
+# (b) tollgate-proxy, (c) nginx proxy_pass and, with CEILINGS=1, (d) nginx stream and (e) l4-forwarder
+# all run from here on; the wrk load goes to one at a time, alternated over ROUNDS rounds, so that a
+# slow phase of the machine hits all of them alike (ratios are taken within a round).
 proxy_cmd=("$proxy_bin" run --upstream "http://127.0.0.1:$upstream_port" --listen "127.0.0.1:$proxy_port"
   --admin "127.0.0.1:$admin_port" --policies "$policy_dir" --threads "$PROXY_THREADS" --log-format json)
 log "tollgate-proxy: ${proxy_cmd[*]} >/dev/null"
@@ -416,18 +464,58 @@ log "tollgate-proxy: ${proxy_cmd[*]} >/dev/null"
 proxy_pid=$!
 started+=("$proxy_pid")
 wait_http "http://127.0.0.1:$admin_port/healthz" "$proxy_pid" || die "tollgate-proxy did not become healthy: $(tail -20 "$work/proxy.stderr")"
-run_target "tollgate-proxy (plain route)" "http://127.0.0.1:$proxy_port/" "$proxy_pid"
-run_target "tollgate-proxy (JWT route, ES256, cached token)" "http://127.0.0.1:$proxy_port/jwt" "$proxy_pid" "Authorization: $jwt_token"
-proxy_requests_metric="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(requests_total|upstream_errors_total|auth_decisions_total)' | head -12 || true)"
-stop_pid "$proxy_pid"
 
-# (c) nginx proxy_pass
 log "nginx proxy on 127.0.0.1:$nginx_proxy_port ($PROXY_THREADS workers, upstream keepalive 64)"
 start_nginx "$nginx_proxy_prefix"
 nginx_proxy_pid="$nginx_pid"
 wait_http "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid" || die "nginx proxy did not start: $(cat "$nginx_proxy_prefix/error.log" 2>/dev/null)"
-run_target "nginx proxy_pass (keepalive 64)" "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid"
+
+if [ "$CEILINGS" = "1" ]; then
+  log "nginx stream on 127.0.0.1:$stream_port ($PROXY_THREADS workers)"
+  start_nginx "$stream_prefix"
+  stream_pid="$nginx_pid"
+  wait_http "http://127.0.0.1:$stream_port/" "$stream_pid" || die "nginx stream did not start: $(cat "$stream_prefix/error.log" 2>/dev/null)"
+  forwarder_cmd=("$forwarder_bin" --listen "127.0.0.1:$forwarder_port" --upstream "127.0.0.1:$upstream_port"
+    --threads "$PROXY_THREADS" --recv "$FORWARDER_RECV")
+  log "l4-forwarder: ${forwarder_cmd[*]}"
+  "${forwarder_cmd[@]}" </dev/null >/dev/null 2>"$work/forwarder.stderr" &
+  forwarder_pid=$!
+  started+=("$forwarder_pid")
+  wait_http "http://127.0.0.1:$forwarder_port/" "$forwarder_pid" || die "l4-forwarder did not start: $(cat "$work/forwarder.stderr")"
+fi
+
+ceiling_summary=()
+ceiling_cpu=()
+for round in $(seq 1 "$ROUNDS"); do
+  suffix=""
+  if ((ROUNDS > 1)); then suffix=", round $round"; fi
+  run_target "tollgate-proxy (plain route)$suffix" "http://127.0.0.1:$proxy_port/" "$proxy_pid"
+  plain_rps="$last_rps" plain_cpu="$last_cpu_per_request"
+  if ((round == 1)); then
+    run_target "tollgate-proxy (JWT route, ES256, cached token)" "http://127.0.0.1:$proxy_port/jwt" "$proxy_pid" "Authorization: $jwt_token"
+  fi
+  run_target "nginx proxy_pass (keepalive 64)$suffix" "http://127.0.0.1:$nginx_proxy_port/" "$nginx_proxy_pid"
+  pass_rps="$last_rps" pass_cpu="$last_cpu_per_request"
+  if [ "$CEILINGS" = "1" ]; then
+    run_target "nginx stream (L4)$suffix" "http://127.0.0.1:$stream_port/" "$stream_pid"
+    stream_rps="$last_rps" stream_cpu="$last_cpu_per_request"
+    run_target "l4-forwarder (SwiftNIO, L4)$suffix" "http://127.0.0.1:$forwarder_port/" "$forwarder_pid"
+    forwarder_rps="$last_rps" forwarder_cpu="$last_cpu_per_request"
+    ceiling_summary+=("$(awk -v r="$round" -v p="$plain_rps" -v n="$pass_rps" -v s="$stream_rps" -v f="$forwarder_rps" \
+      'BEGIN { printf "%d %.0f %.0f %.0f %.0f %.3f %.3f %.3f %.3f %.3f", r, p, n, s, f, p / n, p / s, p / f, f / n, f / s }')")
+    # CPU time per request of each target (its own utime+stime over the requests served) depends
+    # less on what else the machine runs than req/s does.
+    ceiling_cpu+=("$(awk -v r="$round" -v p="$plain_cpu" -v n="$pass_cpu" -v s="$stream_cpu" -v f="$forwarder_cpu" \
+      'BEGIN { printf "%d %.1f %.1f %.1f %.1f %.2f %.2f %.2f", r, p, n, s, f, (n > 0 ? p / n : 0), (s > 0 ? p / s : 0), (f > 0 ? p / f : 0) }')")
+  fi
+done
+proxy_requests_metric="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(requests_total|upstream_errors_total|auth_decisions_total)' | head -12 || true)"
+stop_pid "$proxy_pid"
 stop_pid "$nginx_proxy_pid"
+if [ "$CEILINGS" = "1" ]; then
+  stop_pid "$stream_pid"
+  stop_pid "$forwarder_pid"
+fi
 
 # --- rate-limit targets (RATELIMIT=1) ------------------------------------------------------------------
 ratelimit_notes=()
@@ -551,6 +639,21 @@ EOF
 fi
 
 # --- report ------------------------------------------------------------------------------------------
+table_with_medians() {  # rows "ROUND V2 V3 …" on stdin → Markdown rows, then a median row (same decimals per column)
+  awk '
+    { row = "| " $1; for (k = 2; k <= NF; k++) { row = row " | " $k; v[k, NR] = $k }; print row " |"; columns = NF }
+    function median(k, n,   i, j, t, a) { for (i = 1; i <= n; i++) a[i] = v[k, i] + 0
+      for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    END {
+      if (NR == 0) exit
+      row = "| median"
+      for (k = 2; k <= columns; k++) {
+        decimals = index(v[k, 1], ".") ? length(v[k, 1]) - index(v[k, 1], ".") : 0
+        row = row " | " sprintf("%." decimals "f", median(k, NR))
+      }
+      print row " |" }'
+}
 stamp="$(date -u +%Y-%m-%dT%H%M%SZ)"
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git -C "$repo" status --porcelain 2>/dev/null)" ]; then commit="$commit dirty"; fi
@@ -572,6 +675,27 @@ report="$RESULTS_DIR/proxy-$stamp.md"
   echo
   echo "$table"
   echo
+  if ((${#ceiling_summary[@]})); then
+    echo "## The ceilings: plain route ÷ nginx proxy_pass, ÷ nginx stream, ÷ l4-forwarder (CEILINGS=1)"
+    echo
+    echo "req/s per round (the targets alternated within each round, in this order), and ratios within the round:"
+    echo
+    echo "| round | plain route | nginx proxy_pass | nginx stream | l4-forwarder | plain ÷ proxy_pass | plain ÷ stream | plain ÷ forwarder | forwarder ÷ proxy_pass | forwarder ÷ stream |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printf '%s\n' "${ceiling_summary[@]}" | table_with_medians
+    echo
+    echo "CPU µs per request (each target's own user+system time over the requests it served, as in the"
+    echo "main table) and the sidecar's multiple of each:"
+    echo
+    echo "| round | plain route | nginx proxy_pass | nginx stream | l4-forwarder | plain ÷ proxy_pass | plain ÷ stream | plain ÷ forwarder |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printf '%s\n' "${ceiling_cpu[@]}" | table_with_medians
+    echo
+    echo "nginx stream and l4-forwarder do no HTTP work: each client connection gets its own upstream"
+    echo "connection, and bytes pass through both ways. l4-forwarder: \`${forwarder_cmd[*]/#"$repo"\//}\`"
+    echo "(Benchmarks/Sources/l4-forwarder, release build in Benchmarks/.build-bench, sha256 $(sha256sum "$forwarder_bin" | cut -c1-12))."
+    echo
+  fi
   echo "RSS is VmRSS and peak is VmHWM from /proc/PID/status, read right after the target's run (before it"
   echo "was stopped); for nginx, the master plus its workers, summed (so 'peak' is a sum of each process's peak)."
   echo "The upstream row's RSS is the upstream nginx's. Latencies are wrk's (--latency, uncorrected)."
@@ -612,14 +736,23 @@ kernel does inside the target's send calls."
   echo
   echo '```sh'
   echo "# benchmark script"
-  echo "CONNECTIONS=$CONNECTIONS THREADS=$THREADS DURATION=$DURATION WARMUP=$WARMUP PROXY_THREADS=$PROXY_THREADS UPSTREAM_WORKERS=$UPSTREAM_WORKERS BASE_PORT=$BASE_PORT bench/run-proxy-bench.sh$( ((build)) || echo ' --no-build')"
-  if ((build)); then echo "swift build -c release --product tollgate-proxy --scratch-path .build-bench"; fi
+  echo "CONNECTIONS=$CONNECTIONS THREADS=$THREADS DURATION=$DURATION WARMUP=$WARMUP PROXY_THREADS=$PROXY_THREADS UPSTREAM_WORKERS=$UPSTREAM_WORKERS BASE_PORT=$BASE_PORT ROUNDS=$ROUNDS CEILINGS=$CEILINGS bench/run-proxy-bench.sh$( ((build)) || echo ' --no-build')"
+  if ((build)); then
+    echo "swift build -c release --product tollgate-proxy --scratch-path .build-bench"
+    if [ "$CEILINGS" = "1" ]; then echo "(cd Benchmarks && swift build -c release --product l4-forwarder --scratch-path .build-bench)"; fi
+  fi
   echo "# upstream"
   echo "nginx -p \$TMP/upstream -e \$TMP/upstream/error.log -c \$TMP/upstream/nginx.conf -g 'daemon off;'"
   echo "# (b) proxy (access log to /dev/null)"
   echo "${proxy_cmd[*]/#"$repo"\//}" | sed "s#$work#\$TMP#g; s#\$# >/dev/null#"
   echo "# (c) nginx proxy"
   echo "nginx -p \$TMP/nginx-proxy -e \$TMP/nginx-proxy/error.log -c \$TMP/nginx-proxy/nginx.conf -g 'daemon off;'"
+  if [ "$CEILINGS" = "1" ]; then
+    echo "# (d) nginx stream"
+    echo "nginx -p \$TMP/nginx-stream -e \$TMP/nginx-stream/error.log -c \$TMP/nginx-stream/nginx.conf -g 'daemon off;'"
+    echo "# (e) l4-forwarder"
+    echo "${forwarder_cmd[*]/#"$repo"\//}"
+  fi
   if [ "$WARMUP" != "0" ]; then
     echo "# before each target, an unrecorded warm-up"
     echo "wrk -t$THREADS -c$CONNECTIONS -d$WARMUP URL"
@@ -628,6 +761,10 @@ kernel does inside the target's send calls."
   echo "$(wrk_cmd http://127.0.0.1:$upstream_port/)    # (a)"
   echo "$(wrk_cmd http://127.0.0.1:$proxy_port/)    # (b)"
   echo "$(wrk_cmd http://127.0.0.1:$nginx_proxy_port/)    # (c)"
+  if [ "$CEILINGS" = "1" ]; then
+    echo "$(wrk_cmd http://127.0.0.1:$stream_port/)    # (d)"
+    echo "$(wrk_cmd http://127.0.0.1:$forwarder_port/)    # (e)"
+  fi
   echo '```'
   echo
   echo "Upstream nginx.conf:"
@@ -641,6 +778,14 @@ kernel does inside the target's send calls."
   echo '```nginx'
   sed "s#$work#\$TMP#g" "$nginx_proxy_prefix/nginx.conf"
   echo '```'
+  if [ "$CEILINGS" = "1" ]; then
+    echo
+    echo "nginx stream nginx.conf:"
+    echo
+    echo '```nginx'
+    sed "s#$work#\$TMP#g" "$stream_prefix/nginx.conf"
+    echo '```'
+  fi
   echo
   echo "Proxy policy (\$TMP/policies/plain.yaml):"
   echo
@@ -708,5 +853,6 @@ kernel does inside the target's send calls."
 echo
 echo "$table"
 echo
+sed -n '/^## The ceilings/,/^nginx stream and l4-forwarder do no HTTP work/p' "$report" | sed '$d'
 if ((${#busy_warnings[@]})); then printf 'WARNING: %s\n' "${busy_warnings[@]}"; echo; fi
 echo "written: ${report#"$repo"/}"
