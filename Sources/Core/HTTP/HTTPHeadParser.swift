@@ -121,6 +121,9 @@ public struct HTTPHeadParser: Sendable {
     private mutating func parseHead(_ bytes: UnsafeRawBufferPointer, requestMethod: HTTPMethodName) throws(HTTPHeadError) {
         head.fields.removeAll(keepingCapacity: true)
         head.length = bytes.count
+        // A stray CR or LF before the start line (an extra CRLF after a body, say): llhttp skips
+        // any number of them; refusing keeps the next message's start unambiguous.
+        if bytes[0] == UInt8(ascii: "\r") || bytes[0] == UInt8(ascii: "\n") { throw HTTPHeadError(.emptyLineBeforeHead, at: 0) }
         var index = 0
         switch kind {
         case .request: try parseRequestLine(bytes, &index)
@@ -157,6 +160,7 @@ public struct HTTPHeadParser: Sendable {
         guard bytes[index] == UInt8(ascii: " ") else {
             throw HTTPHeadError(bytes[index] == UInt8(ascii: "\r") ? .badRequestLine : .badTarget, at: index)
         }
+        try Self.checkTargetForm(UnsafeRawBufferPointer(rebasing: bytes[targetStart..<index]), at: targetStart)
         head.target = .init(targetStart, index)
         index &+= 1
         try parseVersion(bytes, &index)
@@ -189,6 +193,47 @@ public struct HTTPHeadParser: Sendable {
         }
         head.reason = .init(reasonStart, index)
         index &+= 2
+    }
+
+    /// origin-form (`/path?query`), asterisk-form (`*`) or absolute-form (`scheme://authority`
+    /// then a path or query; the scheme letters only and no userinfo, RFC 9112 §3.2): a target
+    /// that is none of them is one more thing two parsers could split differently.
+    private static func checkTargetForm(_ target: UnsafeRawBufferPointer, at start: Int) throws(HTTPHeadError) {
+        let first = target[0]
+        if first == UInt8(ascii: "/") { return }
+        if first == UInt8(ascii: "*") {
+            guard target.count == 1 else { throw HTTPHeadError(.badTarget, at: start + 1) }
+            return
+        }
+        var index = 0
+        while index < target.count, ASCII.lowercased(target[index]) &- UInt8(ascii: "a") < 26 { index += 1 }
+        guard index > 0, target.count - index > 3, target[index] == UInt8(ascii: ":"),
+            target[index + 1] == UInt8(ascii: "/"), target[index + 2] == UInt8(ascii: "/")
+        else {
+            throw HTTPHeadError(.badTarget, at: start + index)
+        }
+        index += 3
+        let authorityStart = index
+        while index < target.count, isAuthorityByte(target[index]) { index += 1 }
+        guard index > authorityStart,
+            index == target.count || target[index] == UInt8(ascii: "/") || target[index] == UInt8(ascii: "?")
+        else {
+            throw HTTPHeadError(.badTarget, at: start + index)
+        }
+    }
+
+    /// RFC 3986 `host [ ":" port ]` bytes: unreserved, sub-delims, `%`, `:`, `[`, `]` (no `@`).
+    private static func isAuthorityByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+             UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+             UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: "%"), UInt8(ascii: ":"), UInt8(ascii: "["),
+             UInt8(ascii: "]"):
+            true
+        default:
+            false
+        }
     }
 
     /// `HTTP/1.0` or `HTTP/1.1`; another `HTTP/d.d` is 505, anything else 400.
@@ -285,7 +330,11 @@ public struct HTTPHeadParser: Sendable {
         }
         if let transferEncoding {
             if contentLength != nil { throw HTTPHeadError(.contentLengthWithTransferEncoding, at: Int(transferEncoding.line.start)) }
-            guard ASCII.equalsLowercased(UnsafeRawBufferPointer(rebasing: bytes[transferEncoding.value.range]), "chunked") else {
+            // Exactly `chunked`, with nothing after it on the line: llhttp, for one, reads
+            // `chunked` followed by a tab as some other coding.
+            guard ASCII.equalsLowercased(UnsafeRawBufferPointer(rebasing: bytes[transferEncoding.value.range]), "chunked"),
+                transferEncoding.value.end == transferEncoding.line.end - 2
+            else {
                 throw HTTPHeadError(.badTransferEncoding, at: Int(transferEncoding.value.start))
             }
             // An HTTP/1.0 peer cannot send chunked (RFC 9112 §6.1): a faulty frame.
@@ -313,6 +362,8 @@ public struct HTTPHeadParser: Sendable {
                 if contentLength != nil { throw HTTPHeadError(.repeatedContentLength, at: Int(field.line.start)) }
                 contentLength = try Self.contentLength(bytes, field)
             case .transferEncoding:
+                // Whitespace after the last coding reads differently in different parsers.
+                guard field.value.end == field.line.end - 2 else { throw HTTPHeadError(.badTransferEncoding, at: Int(field.value.end)) }
                 sawTransferEncoding = true
                 chunkedLast = try Self.endsInChunked(bytes, field, after: chunkedLast)
             default:
@@ -334,10 +385,13 @@ public struct HTTPHeadParser: Sendable {
         }
     }
 
-    /// 1 to 18 digits and nothing else: no sign, no list, no second value, never an overflow.
+    /// 1 to 18 digits and nothing else: no sign, no list, no second value, never an overflow, and
+    /// no whitespace after the digits (llhttp refuses a tab there and accepts a space).
     private static func contentLength(_ bytes: UnsafeRawBufferPointer, _ field: HTTPHead.Field) throws(HTTPHeadError) -> Int {
         let value = field.value
-        guard value.count > 0, value.count <= 18 else { throw HTTPHeadError(.badContentLength, at: Int(value.start)) }
+        guard value.count > 0, value.count <= 18, value.end == field.line.end - 2 else {
+            throw HTTPHeadError(.badContentLength, at: Int(value.start))
+        }
         var length = 0
         for index in value.range {
             let digit = bytes[index] &- UInt8(ascii: "0")
@@ -361,13 +415,13 @@ public struct HTTPHeadParser: Sendable {
     }
 
     /// Reads one `Transfer-Encoding` field as a comma-separated list of codings (each a token,
-    /// parameters not allowed) and says whether `chunked` is the last coding so far; `chunked`
-    /// followed by another coding is refused (chunked must be applied last, and only once).
+    /// parameters not allowed, no empty elements) and says whether `chunked` is the last coding so
+    /// far; `chunked` followed by another coding is refused (chunked must be applied last, and only
+    /// once). Empty elements are refused too: llhttp reads `chunked,` as not chunked.
     private static func endsInChunked(_ bytes: UnsafeRawBufferPointer, _ field: HTTPHead.Field, after chunkedBefore: Bool) throws(HTTPHeadError) -> Bool {
         var chunkedLast = chunkedBefore
         var index = Int(field.value.start)
         let end = Int(field.value.end)
-        var sawCoding = false
         while index <= end {
             while index < end, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index += 1 }
             let start = index
@@ -375,14 +429,11 @@ public struct HTTPHeadParser: Sendable {
             let coding = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
             while index < end, bytes[index] == UInt8(ascii: " ") || bytes[index] == UInt8(ascii: "\t") { index += 1 }
             guard index == end || bytes[index] == UInt8(ascii: ",") else { throw HTTPHeadError(.badTransferEncoding, at: index) }
-            if !coding.isEmpty {
-                if chunkedLast { throw HTTPHeadError(.badTransferEncoding, at: start) }
-                chunkedLast = ASCII.equalsLowercased(coding, "chunked")
-                sawCoding = true
-            }
+            guard !coding.isEmpty else { throw HTTPHeadError(.badTransferEncoding, at: start) }
+            if chunkedLast { throw HTTPHeadError(.badTransferEncoding, at: start) }
+            chunkedLast = ASCII.equalsLowercased(coding, "chunked")
             index += 1
         }
-        guard sawCoding else { throw HTTPHeadError(.badTransferEncoding, at: Int(field.value.start)) }
         return chunkedLast
     }
 }
