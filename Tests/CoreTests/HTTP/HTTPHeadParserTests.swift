@@ -141,6 +141,11 @@ struct HTTPHeadParserTests {
         ("GET / HTTP/1.1\r\n: b\r\nHost: a\r\n\r\n", .badHeaderName),
         ("GET / HTTP/1.1\r\nX(A): b\r\nHost: a\r\n\r\n", .badHeaderName),
         ("GET / HTTP/1.1\r\nNoColon\r\nHost: a\r\n\r\n", .badHeaderName),
+        // Found by the differential tests: llhttp reads these differently from a plain reading.
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\t\r\n\r\n", .badContentLength),
+        ("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5 \r\n\r\n", .badContentLength),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\t\r\n\r\n", .badTransferEncoding),
+        ("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n", .badTransferEncoding),
     ])
     func smuggling(text: String, code: HTTPHeadError.Code) {
         #expect(requestError(text) == code, "\(text.debugDescription)")
@@ -162,9 +167,25 @@ struct HTTPHeadParserTests {
         ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", .unsupportedVersion),
         ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", .unsupportedVersion),
         ("\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", .emptyLineBeforeHead),
+        ("\rGET / HTTP/1.1\r\nHost: a\r\n\r\n", .emptyLineBeforeHead),
+        ("GET a/b HTTP/1.1\r\nHost: a\r\n\r\n", .badTarget),
+        ("GET *a HTTP/1.1\r\nHost: a\r\n\r\n", .badTarget),
+        ("GET h0ttp://a/ HTTP/1.1\r\nHost: a\r\n\r\n", .badTarget),
+        ("GET http:/a/ HTTP/1.1\r\nHost: a\r\n\r\n", .badTarget),
+        ("GET http://user@a/ HTTP/1.1\r\nHost: a\r\n\r\n", .badTarget),
+        ("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n", .badTarget),
     ])
     func requestLine(text: String, code: HTTPHeadError.Code) {
         #expect(requestError(text) == code, "\(text.debugDescription)")
+    }
+
+    @Test("targets in origin, absolute and asterisk form are accepted as sent")
+    func targetForms() throws {
+        for target in ["/", "/a/b?c=d&e#f", "http://a.example:8080", "http://a.example/x?y", "HTTPS://[::1]:8443?q", "*"] {
+            let text = "OPTIONS \(target) HTTP/1.1\r\nHost: a\r\n\r\n"
+            let head = try #require(try parseRequest(text), "\(target)")
+            #expect(ByteBuffer(string: text).string(of: head.target) == target)
+        }
     }
 
     @Test("errors map to the status the sidecar answers with")
@@ -258,6 +279,10 @@ struct HTTPResponseHeadParserTests {
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: ch unked\r\n\r\n",
             "HTTP/1.1 204 No Content\r\nContent-Length: x\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked,\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip,,chunked\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\t\r\n\r\n",
+            "\nHTTP/1.1 200 OK\r\n\r\n",
         ]
         for text in bad {
             #expect(throws: HTTPHeadError.self, "\(text.debugDescription)") { try responseHead(text) }
