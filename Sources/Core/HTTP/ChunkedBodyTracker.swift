@@ -9,7 +9,8 @@ import NIOCore
 /// smuggled request. Sizes are hexadecimal digits only (no sign, no `0x`, no space before the CRLF),
 /// at most 2^60 − 1; extensions are `;name` or `;name=token` or `;name="quoted"` with no whitespace,
 /// at most `maxExtensionBytes` per chunk; trailer lines are well-formed field lines, at most
-/// `maxTrailerBytes` in all. Anything else throws, and the connection must close.
+/// `maxTrailerBytes` in all, and none of them `Content-Length` or `Transfer-Encoding`. Anything
+/// else throws, and the connection must close.
 public struct ChunkedBodyTracker: Sendable, Equatable {
     /// What the next bytes are.
     public enum Piece: Sendable, Equatable {
@@ -50,7 +51,9 @@ public struct ChunkedBodyTracker: Sendable, Equatable {
         case dataCarriageReturn
         case dataLineFeed
         case trailerLineStart
-        case trailerName(empty: Bool)
+        /// `length` bytes of a trailer name so far; `framing` says which of `content-length` (bit 0)
+        /// and `transfer-encoding` (bit 1) it could still be.
+        case trailerName(length: Int, framing: UInt8)
         case trailerValue
         case trailerLineFeed
         case finalLineFeed
@@ -190,15 +193,20 @@ public struct ChunkedBodyTracker: Sendable, Equatable {
             if byte == UInt8(ascii: "\r") {
                 state = .finalLineFeed
             } else if HTTPToken.isTokenCharacter(byte) {
-                state = .trailerName(empty: false)
+                state = .trailerName(length: 1, framing: Self.framingCandidates(0b11, byte, at: 0))
             } else {
                 throw HTTPHeadError(.badTrailer, at: offset)
             }
-        case let .trailerName(empty):
+        case let .trailerName(length, framing):
             try countTrailerByte()
             if HTTPToken.isTokenCharacter(byte) {
-                state = .trailerName(empty: false)
-            } else if byte == UInt8(ascii: ":"), !empty {
+                state = .trailerName(length: length + 1, framing: Self.framingCandidates(framing, byte, at: length))
+            } else if byte == UInt8(ascii: ":") {
+                // Framing fields are not allowed in trailers (RFC 9110 §6.5.1), and llhttp parses
+                // a Content-Length there as if it were one.
+                if (framing & 1 != 0 && length == 14) || (framing & 2 != 0 && length == 17) {
+                    throw HTTPHeadError(.badTrailer, at: offset)
+                }
                 state = .trailerValue
             } else {
                 throw HTTPHeadError(.badTrailer, at: offset)
@@ -242,6 +250,19 @@ public struct ChunkedBodyTracker: Sendable, Equatable {
     private mutating func countTrailerByte() throws(HTTPHeadError) {
         trailerBytes += 1
         guard trailerBytes <= maxTrailerBytes else { throw HTTPHeadError(.badTrailer, at: offset) }
+    }
+
+    /// Narrows which framing field names a trailer name could still be after `byte` at `index`.
+    private static func framingCandidates(_ candidates: UInt8, _ byte: UInt8, at index: Int) -> UInt8 {
+        var candidates = candidates
+        let lower = ASCII.lowercased(byte)
+        if candidates & 1 != 0, !Self.matches("content-length", lower, at: index) { candidates &= ~1 }
+        if candidates & 2 != 0, !Self.matches("transfer-encoding", lower, at: index) { candidates &= ~2 }
+        return candidates
+    }
+
+    private static func matches(_ name: StaticString, _ byte: UInt8, at index: Int) -> Bool {
+        index < name.utf8CodeUnitCount && name.utf8Start[index] == byte
     }
 
     @inline(__always)

@@ -50,6 +50,7 @@ struct ChunkedBodyTrackerTests {
     @Test("trailers belong to the body, and the body ends after their empty line")
     func trailers() throws {
         let result = try pieces("1\r\na\r\n0\r\nX-Checksum: 1\r\nX-B: 2\r\n\r\n")
+        #expect(throws: Never.self) { try pieces("0\r\nContent-Lengths: 1\r\nTransfer-Encodin: x\r\n\r\n") }
         #expect(result.pieces == [.framing(3), .data(1), .end(30)])
         #expect(result.rest == 0)
     }
@@ -98,6 +99,8 @@ struct ChunkedBodyTrackerTests {
         ("0\r\n X-A: b\r\n\r\n", .badTrailer),
         ("0\r\nX-A: \u{01}\r\n\r\n", .badTrailer),
         ("0\r\n\rx", .badTrailer),
+        ("0\r\nContent-Length: 5\r\n\r\n", .badTrailer),
+        ("0\r\ntransfer-ENCODING: chunked\r\n\r\n", .badTrailer),
     ])
     func refusals(body: String, code: HTTPHeadError.Code) {
         #expect(chunkedError(body) == code, "\(body.debugDescription)")
