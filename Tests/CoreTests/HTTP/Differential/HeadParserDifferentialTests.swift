@@ -59,7 +59,7 @@ enum Differential {
         "bad-target: non-ASCII byte",
         "empty-line-before-head",
         "bad-status-line: not three digits",
-        "bad-status-line: no space after status",
+        "bad-status-line: no space after status", "bad-status-line: status under 100",
         "content-length-with-transfer-encoding: response",
         "bad-transfer-encoding: response, chunked not last",
         "bad-header-value: DEL",
@@ -241,6 +241,8 @@ enum Differential {
         let byte = error.offset < bytes.count ? bytes[error.offset] : 0
         let firstLine = String(decoding: bytes.prefix { $0 != 0x0D && $0 != 0x0A }, as: UTF8.self)
         if firstLine.contains("RTSP/") || firstLine.contains("ICE/") { return "not HTTP (RTSP, ICE)" }
+        // A lone LF first is refused as a bare LF before the start line is looked at.
+        if error.offset == 0, let first = bytes.first, first == 0x0A || first == 0x0D { return "empty-line-before-head" }
         switch error.code {
         case .badTarget where !(firstLine.split(separator: " ", omittingEmptySubsequences: false).dropFirst().first?.hasPrefix("/") ?? true):
             return "\(code): not origin, absolute or asterisk form"
@@ -265,6 +267,7 @@ enum Differential {
             let digits = afterVersion.prefix { $0 &- 0x30 < 10 }.count
             if afterVersion.first == 0x20 { return code }
             if digits != 3 { return "\(code): not three digits" }
+            if afterVersion.first == UInt8(ascii: "0") { return "\(code): status under 100" }
             if afterVersion.count == 3 { return "\(code): no space after status" }
             if byte < 0x20 || byte == 0x7F { return "\(code): control byte in reason" }
             return code
