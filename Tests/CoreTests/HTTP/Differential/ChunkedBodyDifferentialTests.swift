@@ -15,7 +15,7 @@ struct ChunkedBodyDifferentialTests {
     /// Where the tracker refuses what llhttp accepts, on purpose (docs/http-parser.md).
     static let stricterClasses: Set<String> = [
         "bad-chunk-extension: whitespace", "chunk-size-overflow: over 2^60", "bad-chunk-extension: over the length limit",
-        "bad-chunk-extension: empty name or value", "bad-trailer: framing field in trailers",
+        "bad-chunk-extension: empty name or value", "bad-trailer: framing field in trailers", "bad-chunk-extension: DEL",
     ]
 
     @Test("chunked bodies: the tracker and llhttp agree, or the tracker is deliberately stricter")
@@ -80,6 +80,8 @@ struct ChunkedBodyDifferentialTests {
         let code = error.code.rawValue
         let byte = error.offset < body.count ? body[error.offset] : 0
         switch error.code {
+        case .badChunkExtension where byte == 0x7F:
+            return "\(code): DEL"
         case .badChunkExtension where byte == 0x20 || byte == 0x09:
             return "\(code): whitespace"
         case .badChunkExtension where error.offset > 0 && (body[error.offset - 1] == UInt8(ascii: ";") || body[error.offset - 1] == UInt8(ascii: "=")):
