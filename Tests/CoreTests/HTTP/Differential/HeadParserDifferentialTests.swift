@@ -246,6 +246,8 @@ enum Differential {
         // A lone LF first is refused as a bare LF before the start line is looked at.
         if error.offset == 0, let first = bytes.first, first == 0x0A || first == 0x0D { return "empty-line-before-head" }
         switch error.code {
+        case .badTarget where byte == 0x20:
+            return "\(code): extra space"
         case .badTarget where !(firstLine.split(separator: " ", omittingEmptySubsequences: false).dropFirst().first?.hasPrefix("/") ?? true):
             return "\(code): not origin, absolute or asterisk form"
         case .badTarget:
