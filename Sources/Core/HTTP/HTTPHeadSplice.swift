@@ -38,6 +38,41 @@ public struct HTTPHeadSplice: Sendable {
         for (index, field) in head.fields.enumerated() where field.known == name { remove(fieldAt: index) }
     }
 
+    /// Leaves out the hop-by-hop fields (RFC 9110 §7.6.1) and every field a `Connection` field
+    /// names: a client could otherwise use `Connection: x-user-id` to make the proxy drop a header
+    /// the upstream trusts, or keep one it should not. `keepUpgrade` keeps `Upgrade` and sends
+    /// `Connection: upgrade` for a protocol switch the proxy tunnels. `original` holds the head's
+    /// bytes from its reader index.
+    public mutating func removeHopByHop(in original: ByteBuffer, keepUpgrade: Bool = false) {
+        original.withUnsafeReadableBytes { bytes in
+            for (index, field) in head.fields.enumerated() {
+                if field.known.isHopByHop, !(keepUpgrade && field.known == .upgrade) { remove(fieldAt: index) }
+                guard field.known == .connection else { continue }
+                for token in Self.listElements(UnsafeRawBufferPointer(rebasing: bytes[field.value.range])) {
+                    if keepUpgrade, ASCII.equalsLowercased(token, "upgrade") { continue }
+                    for (other, candidate) in head.fields.enumerated() where candidate.name.count == token.count {
+                        let name = UnsafeRawBufferPointer(rebasing: bytes[candidate.name.range])
+                        if zip(name, token).allSatisfy({ ASCII.lowercased($0) == ASCII.lowercased($1) }) { remove(fieldAt: other) }
+                    }
+                }
+            }
+        }
+        if keepUpgrade, head.firstIndex(of: .upgrade) != nil { added.writeStaticString("Connection: upgrade\r\n") }
+    }
+
+    /// The non-empty elements of a comma-separated list, OWS trimmed.
+    private static func listElements(_ value: UnsafeRawBufferPointer) -> [UnsafeRawBufferPointer] {
+        var elements: [UnsafeRawBufferPointer] = []
+        for element in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: true) {
+            var start = element.startIndex
+            var end = element.endIndex
+            while start < end, value[start] == UInt8(ascii: " ") || value[start] == UInt8(ascii: "\t") { start += 1 }
+            while end > start, value[end - 1] == UInt8(ascii: " ") || value[end - 1] == UInt8(ascii: "\t") { end -= 1 }
+            if start < end { elements.append(UnsafeRawBufferPointer(rebasing: value[start..<end])) }
+        }
+        return elements
+    }
+
     /// Adds `name: value` before the final empty line.
     public mutating func add(_ name: String, _ value: String) throws(HTTPHeadError) {
         var name = name

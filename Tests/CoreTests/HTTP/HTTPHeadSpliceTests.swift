@@ -80,6 +80,29 @@ struct HTTPHeadSpliceTests {
         #expect(splice.added.readableBytes == 0, "nothing of a refused line is kept")
     }
 
+    @Test("hop-by-hop fields go, and so do the fields Connection names, in any case")
+    func hopByHop() throws {
+        let text = "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive, X-USER ,,\r\nKeep-Alive: 5\r\nx-user: admin\r\n"
+            + "TE: trailers\r\nUpgrade: websocket\r\nProxy-Authorization: b\r\nX-User-Id: 7\r\nAccept: */*\r\n\r\n"
+        let buffer = ByteBuffer(string: text)
+        var parser = HTTPHeadParser(.request)
+        let head = try #require(try parser.parseRequest(buffer))
+        var splice = HTTPHeadSplice(head)
+        splice.removeHopByHop(in: buffer)
+        #expect(Self.forwarded(splice, buffer) == "GET / HTTP/1.1\r\nHost: h\r\nX-User-Id: 7\r\nAccept: */*\r\n\r\n")
+    }
+
+    @Test("a protocol switch keeps Upgrade and says Connection: upgrade")
+    func keepUpgrade() throws {
+        let text = "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, X-A\r\nUpgrade: websocket\r\nX-A: 1\r\nSec-WebSocket-Key: k\r\n\r\n"
+        let buffer = ByteBuffer(string: text)
+        var parser = HTTPHeadParser(.request)
+        let head = try #require(try parser.parseRequest(buffer))
+        var splice = HTTPHeadSplice(head)
+        splice.removeHopByHop(in: buffer, keepUpgrade: true)
+        #expect(Self.forwarded(splice, buffer) == "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\nConnection: upgrade\r\n\r\n")
+    }
+
     @Test("the forwarded head parses back to the same request with the edits")
     func roundTrip() throws {
         let (buffer, head) = try Self.parsed()
