@@ -101,8 +101,15 @@ let package = Package(
             path: "Sources/Control",
             swiftSettings: strict),
 
+        // NIOHTTP1 and NIOEmbedded: SwiftNIO's llhttp decoder is the oracle of the head parser's
+        // differential tests (Tests/CoreTests/HTTP/Differential).
         .testTarget(
-            name: "CoreTests", dependencies: ["Core", "TestSupport"], path: "Tests/CoreTests",
+            name: "CoreTests",
+            dependencies: [
+                "Core", "TestSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            path: "Tests/CoreTests",
             swiftSettings: strict),
         // Helpers the test targets share (running the built binaries, …).
         .target(

@@ -20,7 +20,7 @@ let package = Package(
         // Only the MallocInterposer trait: the default traits also ask for swift-runtime-interposer,
         // which this machine's package mirror does not have.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
-        // The L4 forwarder's only dependency (the version the root package resolves).
+        // The L4 forwarder's dependency, and NIO's HTTP/1 decoder as the head parser benchmark's comparison.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
@@ -36,6 +36,9 @@ let package = Package(
                 "BenchSupport",
                 .product(name: "Core", package: "Tollgate"),
                 .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Benchmarks/TollgateMicro",
             // Swift 5 mode: the benchmark closures are @Sendable and capture the per-thread,

@@ -18,6 +18,9 @@ import Benchmark
 import BenchSupport
 import Core
 import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 
 /// Owns per-benchmark mutable state (the closures are @Sendable; each benchmark runs on one thread).
 final class Box<Value>: @unchecked Sendable {
@@ -160,5 +163,63 @@ let benchmarks: @Sendable () -> Void = {
             }
             checkNoFailures(name, wrong)
         }
+    }
+
+    // 5. Head parsing: the plain route's ~200-byte GET, Tollgate's HTTPHeadParser against NIO's
+    //    HTTPRequestDecoder (llhttp + Strings for the URI and every field, through a
+    //    ByteToMessageHandler in an EmbeddedChannel, as in the proxy's pipeline today).
+    let plainHead = HeadParseBench.plainGet
+    if let problem = HeadParseBench.check() { fail("head parse: \(problem)") }
+    Benchmark("head parse 200B GET (HTTPHeadParser)", configuration: fast) { benchmark in
+        var parser = HTTPHeadParser(.request)
+        let buffer = ByteBuffer(string: plainHead)
+        var wrong = 0
+        for _ in benchmark.scaledIterations {
+            let head = try? parser.parseRequest(buffer)
+            if head?.length != buffer.readableBytes { wrong += 1 }
+            blackHole(head)
+        }
+        checkNoFailures("head parse (HTTPHeadParser)", wrong)
+    }
+    Benchmark("head parse 200B GET (NIO HTTPRequestDecoder)", configuration: fast) { benchmark in
+        let channel = HeadParseBench.nioChannel()
+        let buffer = channel.allocator.buffer(string: plainHead)
+        var wrong = 0
+        for _ in benchmark.scaledIterations {
+            try? channel.writeInbound(buffer)
+            guard case .head(let head)? = try? channel.readInbound(as: HTTPServerRequestPart.self),
+                case .end? = try? channel.readInbound(as: HTTPServerRequestPart.self)
+            else { wrong += 1; continue }
+            blackHole(head)
+        }
+        checkNoFailures("head parse (NIO)", wrong)
+    }
+}
+
+/// The head of the plain route's request as wrk sends it in bench/run-proxy-bench.sh (~200 bytes).
+enum HeadParseBench {
+    static let plainGet =
+        "GET /plain/items?id=7 HTTP/1.1\r\nHost: 127.0.0.1:18080\r\nUser-Agent: wrk/4.2 (bench)\r\n"
+        + "Accept: */*\r\nAccept-Encoding: gzip\r\nConnection: keep-alive\r\nX-Trace: 0af7651916cd43dd8448eb211c80319c\r\n\r\n"
+
+    static func nioChannel() -> EmbeddedChannel {
+        let channel = EmbeddedChannel()
+        try! channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)))
+        return channel
+    }
+
+    /// Both parsers read the same head before either is timed.
+    static func check() -> String? {
+        var parser = HTTPHeadParser(.request)
+        let buffer = ByteBuffer(string: plainGet)
+        guard let head = try? parser.parseRequest(buffer), head.length == buffer.readableBytes, head.fields.count == 6 else {
+            return "HTTPHeadParser did not parse the head"
+        }
+        let channel = nioChannel()
+        try? channel.writeInbound(buffer)
+        guard case .head(let nio)? = try? channel.readInbound(as: HTTPServerRequestPart.self), nio.headers.count == 6,
+            nio.uri == buffer.string(of: head.target)
+        else { return "NIO did not parse the head alike" }
+        return nil
     }
 }
