@@ -95,8 +95,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Sources/Control",
+            // The API's one declaration, compiled in: `GET /openapi.json` serves it converted to JSON.
+            resources: [.embedInCode("openapi.yaml")],
             swiftSettings: strict),
 
         .testTarget(
@@ -124,6 +127,7 @@ let package = Package(
                 "tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Tests/ControlTests",
             swiftSettings: strict),

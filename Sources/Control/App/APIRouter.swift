@@ -13,17 +13,20 @@ enum Scope {
     ]
 }
 
-/// One registered route: what `/openapi.json` must describe (a test holds the two together).
+/// One registered route: an operation of `openapi.yaml` (a test walks the router to hold the two together).
 struct APIRoute: Sendable, Hashable {
     let method: HTTPRequest.Method
     /// OpenAPI template: `/v1/clients/{id}`.
     let path: String
-    /// The scope a Bearer token needs; nil for public and OAuth routes (they authenticate clients).
+    /// The scope a Bearer token needs, as the document declares it; nil for public and OAuth routes
+    /// (they authenticate clients).
     let scope: String?
 }
 
-/// Registers routes with Hummingbird and keeps the list. A route with a scope authenticates the
-/// Bearer token and checks the scope before its handler runs, so no `/v1` handler can forget to.
+/// Registers routes with Hummingbird and keeps the list. A route's scope is read from the
+/// document, never written next to the handler: the router authenticates the Bearer token and checks
+/// that scope before the handler runs, so no `/v1` handler can forget to, and a route the document
+/// does not declare does not start.
 final class APIRouter {
     let router = Router(context: ControlContext.self)
     private(set) var routes: [APIRoute] = []
@@ -35,9 +38,13 @@ final class APIRouter {
     }
 
     func add(
-        _ method: HTTPRequest.Method, _ path: String, scope: String?,
+        _ method: HTTPRequest.Method, _ path: String,
         _ handler: @escaping @Sendable (Request, ControlContext) async throws -> Response
     ) {
+        guard let operation = OpenAPIDocument.operation(method.rawValue, path) else {
+            preconditionFailure("\(method) \(path) is not an operation of openapi.yaml: declare it there first")
+        }
+        let scope = operation.scope
         routes.append(APIRoute(method: method, path: path, scope: scope))
         let hummingbirdPath = path.split(separator: "/", omittingEmptySubsequences: false).map { part in
             part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : part
@@ -46,15 +53,7 @@ final class APIRouter {
         router.on(RouterPath(hummingbirdPath), method: method) { request, context in
             var context = context
             if let scope {
-                let principal = try await Authenticator.principal(request, services: services)
-                guard principal.scopes.contains(scope) || principal.scopes.contains(Scope.admin) else {
-                    var problem = Problem(
-                        status: .forbidden, slug: "insufficient-scope", title: "Insufficient scope",
-                        detail: "this route needs the \(scope) scope")
-                    problem.headers[.wwwAuthenticate] = "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"\(scope)\""
-                    throw problem
-                }
-                context.principal = principal
+                context.principal = try await Authenticator.authorize(request.headers, scope: scope, services: services)
             }
             return try await handler(request, context)
         }
@@ -64,8 +63,21 @@ final class APIRouter {
 /// Bearer tokens on `/v1` routes: a JWT this service signed, not revoked, whose client still
 /// exists and whose user (if any) is active.
 enum Authenticator {
-    static func principal(_ request: Request, services: ControlServices) async throws -> Principal {
-        guard let token = bearerToken(request) else { throw unauthorized("send Authorization: Bearer <access token>", error: nil) }
+    /// The caller, when it holds `scope` (or `admin`); else 401 or 403 problems with their challenges.
+    static func authorize(_ headers: HTTPFields, scope: String, services: ControlServices) async throws -> Principal {
+        let principal = try await principal(headers, services: services)
+        guard principal.scopes.contains(scope) || principal.scopes.contains(Scope.admin) else {
+            var problem = Problem(
+                status: .forbidden, slug: "insufficient-scope", title: "Insufficient scope",
+                detail: "this route needs the \(scope) scope")
+            problem.headers[.wwwAuthenticate] = "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"\(scope)\""
+            throw problem
+        }
+        return principal
+    }
+
+    static func principal(_ headers: HTTPFields, services: ControlServices) async throws -> Principal {
+        guard let token = bearerToken(headers) else { throw unauthorized("send Authorization: Bearer <access token>", error: nil) }
         await services.keyRing.refreshIfStale()
         switch await TokenChecks.active(token, services: services) {
         case let .active(claims):
@@ -75,8 +87,8 @@ enum Authenticator {
         }
     }
 
-    static func bearerToken(_ request: Request) -> String? {
-        let values = request.headers[values: .authorization]
+    static func bearerToken(_ headers: HTTPFields) -> String? {
+        let values = headers[values: .authorization]
         guard values.count == 1, let value = values.first else { return nil }
         let parts = value.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }

@@ -8,7 +8,7 @@ enum ClientRoutes {
 
     static func register(_ api: APIRouter) {
         let services = api.services
-        api.add(.post, "/v1/clients", scope: Scope.admin) { request, context in
+        api.add(.post, "/v1/clients") { request, context in
             let body = try await RequestBody.object(request, allowed: ["client_id", "name", "scopes", "grant_types", "audiences"])
             let (client, secret) = try await create(body, context: context, services: services)
             var members = client.json.objectMembers
@@ -17,16 +17,16 @@ enum ClientRoutes {
                 .object(members), status: .created,
                 headers: [.location: "/v1/clients/\(client.clientID)", .cacheControl: "no-store", .eTag: "\"\(client.version)\""])
         }
-        api.add(.get, "/v1/clients", scope: Scope.admin) { request, _ in
+        api.add(.get, "/v1/clients") { request, _ in
             let paging = try Paging(request)
             let (items, total) = try await ClientStore.list(limit: paging.limit, offset: paging.offset, on: services.database)
             return JSONResponse.make(paging.list(items.map(\.json), total: total))
         }
-        api.add(.get, "/v1/clients/{id}", scope: Scope.admin) { _, context in
+        api.add(.get, "/v1/clients/{id}") { _, context in
             let client = try await existing(context, services)
             return JSONResponse.make(client.json, headers: EntityTag.header(client.version))
         }
-        api.add(.delete, "/v1/clients/{id}", scope: Scope.admin) { request, context in
+        api.add(.delete, "/v1/clients/{id}") { request, context in
             let client = try await existing(context, services)
             try EntityTag.check(request, version: client.version)
             let conditional = request.headers[.ifMatch] != nil
@@ -45,7 +45,7 @@ enum ClientRoutes {
             services.clients.invalidate(client.clientID)
             return Response(status: .noContent)
         }
-        api.add(.post, "/v1/clients/{id}/rotate-secret", scope: Scope.admin) { request, context in
+        api.add(.post, "/v1/clients/{id}/rotate-secret") { request, context in
             let client = try await existing(context, services)
             try EntityTag.check(request, version: client.version)
             let secret = try ClientSecrets.generate()
@@ -68,12 +68,12 @@ enum ClientRoutes {
             return JSONResponse.make(.object([("client_id", .string(client.clientID)), ("client_secret", .string(secret))]), headers: headers)
         }
 
-        api.add(.get, "/v1/keys", scope: Scope.admin) { request, _ in
+        api.add(.get, "/v1/keys") { request, _ in
             let paging = try Paging(request)
             try await services.keyRing.reload()
             return JSONResponse.make(paging.list(all: services.keyRing.published.map(keyJSON)))
         }
-        api.add(.post, "/v1/keys/rotate", scope: Scope.admin) { _, context in
+        api.add(.post, "/v1/keys/rotate") { _, context in
             let before = services.keyRing.published.first { $0.retiredAt == nil }.map(keyJSON)
             let (actor, requestID, algorithm) = (context.principal?.actor ?? "system", context.requestID, services.keyRing.algorithm)
             let kid = try await services.keyRing.rotate { executor, kid in

@@ -12,28 +12,28 @@ enum OAuthRoutes {
 
     static func register(_ api: APIRouter) {
         let services = api.services
-        api.add(.post, "/oauth/token", scope: nil) { request, context in
+        api.add(.post, "/oauth/token") { request, context in
             try await token(request, context, services)
         }
-        api.add(.post, "/oauth/introspect", scope: nil) { request, _ in
+        api.add(.post, "/oauth/introspect") { request, _ in
             try await introspect(request, parameters: try await RequestBody.form(request), services)
         }
-        api.add(.get, "/oauth/introspect", scope: nil) { request, _ in
+        api.add(.get, "/oauth/introspect") { request, _ in
             let query = request.uri.queryParameters
             var parameters: [String: String] = [:]
             if let token = query["token"] { parameters["token"] = String(token) }
             return try await introspect(request, parameters: parameters, services)
         }
-        api.add(.post, "/oauth/revoke", scope: nil) { request, context in
+        api.add(.post, "/oauth/revoke") { request, context in
             try await revoke(request, requestID: context.requestID, services)
         }
-        api.add(.get, "/oauth/userinfo", scope: nil) { request, _ in
+        api.add(.get, "/oauth/userinfo") { request, _ in
             try await userinfo(request, services)
         }
-        api.add(.get, "/.well-known/openid-configuration", scope: nil) { _, _ in
+        api.add(.get, "/.well-known/openid-configuration") { _, _ in
             JSONResponse.make(discovery(services.configuration), headers: [.cacheControl: "public, max-age=300"])
         }
-        api.add(.get, "/.well-known/jwks.json", scope: nil) { _, _ in
+        api.add(.get, "/.well-known/jwks.json") { _, _ in
             await services.keyRing.refreshIfStale()
             return JSONResponse.make(.raw(services.keyRing.jwksDocument()), headers: [.cacheControl: "public, max-age=60"])
         }
@@ -241,8 +241,8 @@ enum OAuthRoutes {
     // MARK: Introspection (RFC 7662)
 
     static func introspect(_ request: Request, parameters: [String: String], _ services: ControlServices) async throws -> Response {
-        if Authenticator.bearerToken(request) != nil {
-            let caller = try await Authenticator.principal(request, services: services)
+        if Authenticator.bearerToken(request.headers) != nil {
+            let caller = try await Authenticator.principal(request.headers, services: services)
             guard caller.scopes.contains("auth.introspect") || caller.scopes.contains(Scope.admin) else {
                 var problem = Problem(status: .forbidden, slug: "insufficient-scope", title: "Insufficient scope",
                                       detail: "introspection needs the auth.introspect scope")
@@ -335,7 +335,7 @@ enum OAuthRoutes {
     // MARK: OIDC
 
     static func userinfo(_ request: Request, _ services: ControlServices) async throws -> Response {
-        let principal = try await Authenticator.principal(request, services: services)
+        let principal = try await Authenticator.principal(request.headers, services: services)
         guard let userID = principal.userID,
               let user = try await UserStore.find(id: userID, crypto: services.userCrypto, on: services.database)
         else { throw Authenticator.unauthorized("userinfo needs a token issued to a user", error: "invalid_token") }

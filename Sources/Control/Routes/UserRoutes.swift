@@ -7,15 +7,15 @@ import Hummingbird
 enum UserRoutes {
     static func register(_ api: APIRouter) {
         let services = api.services
-        api.add(.post, "/v1/users", scope: "profile.write") { request, context in
+        api.add(.post, "/v1/users") { request, context in
             let body = try await RequestBody.object(request, allowed: ["email", "password", "display_name", "attributes", "roles"])
             let user = try await create(body, context: context, services: services)
             return JSONResponse.make(user.json, status: .created, headers: [.location: "/v1/users/\(user.id)"])
         }
-        api.add(.get, "/v1/users/{id}", scope: "profile.read") { _, context in
+        api.add(.get, "/v1/users/{id}") { _, context in
             JSONResponse.make(try await existing(context, services).json)
         }
-        api.add(.delete, "/v1/users/{id}", scope: "profile.write") { _, context in
+        api.add(.delete, "/v1/users/{id}") { _, context in
             let user = try await existing(context, services)
             var after = user
             after.status = "deactivated"
@@ -25,11 +25,11 @@ enum UserRoutes {
             }
             return JSONResponse.make(after.json)
         }
-        api.add(.get, "/v1/roles", scope: "profile.read") { request, _ in
+        api.add(.get, "/v1/roles") { request, _ in
             let paging = try Paging(request)
             return JSONResponse.make(paging.list(all: try await RoleStore.list(on: services.database).map(\.json)))
         }
-        api.add(.post, "/v1/roles", scope: "profile.write") { request, context in
+        api.add(.post, "/v1/roles") { request, context in
             let body = try await RequestBody.object(request, allowed: ["name", "description", "scopes"])
             let name = try body.requiredString("name")
             guard ClientRoutes.isIdentifier(name) else { throw Problem.invalid("name is 1 to 64 of A-Z a-z 0-9 . _ -") }
