@@ -66,6 +66,43 @@ struct OpenAPITests {
             #expect(forbidden.header("content-type") == "application/problem+json", "\(name)")
             #expect(forbidden.header("www-authenticate")?.contains("scope=\"\(scope)\"") == true, "\(name)")
         }
+        // Generated routes are counted under the same template form as hand-added ones.
+        let metrics = try await server.request("GET", "/metrics").text
+        #expect(metrics.contains(#"tollgate_control_http_requests_total{route="/v1/clients/:id",method="GET",status="401"} 1"#))
         await server.stop()
+    }
+
+    @Test("every /v1 operation of the document has a handler: as admin it answers a status the document lists, never 5xx", arguments: Setup.both(.sqlite))
+    func everyOperationAnswers(setup: Setup) async throws {
+        let server = try await ControlHarness(setup)
+        let admin = try await server.token()
+        // Accept is ignored, as it always was: JSON is the one representation.
+        let html = try await server.request("GET", "/v1/clients/admin", headers: [("Authorization", "Bearer \(admin)"), ("Accept", "text/html")])
+        #expect(html.status == 200, "\(html.text)")
+        // Reads before writes, deletes last and the admin client's own deletion the very last, so each
+        // finds what it needs (or a documented 404) with a token that still works.
+        let operations = OpenAPIDocument.operations.filter { $0.path.hasPrefix("/v1/") }
+            .sorted { Self.order($0) < Self.order($1) }
+        for operation in operations {
+            let name = "\(operation.method) \(operation.path)"
+            let path = operation.path.replacing(/\{[^}]+\}/, with: "admin")
+            let body: String? = switch operation.path {
+            case "/v1/clients": #"{"client_id":"contract","name":"Contract"}"#
+            case "/v1/users": #"{"email":"contract@example.com"}"#
+            case "/v1/roles": #"{"name":"contract","scopes":["flag.read"]}"#
+            default: operation.hasRequestBody ? "{}" : nil
+            }
+            let response = try await server.json(operation.method, path, token: admin, body: body)
+            #expect(response.status < 500, "\(name): \(response.status) \(response.text)")
+            #expect(operation.statuses.contains(String(response.status)), "\(name): \(response.status) is not in the document")
+            #expect(response.status != 404 || operation.path.contains("{"), "\(name) is not routed")
+        }
+        #expect(!server.log.contains("\"level\":\"error\""))
+        await server.stop()
+    }
+
+    static func order(_ operation: OpenAPIDocument.Operation) -> Int {
+        let rank = ["GET": 0, "POST": 1, "PUT": 1, "DELETE": 2][operation.method] ?? 1
+        return rank * 2 + (operation.method == "DELETE" && operation.path == "/v1/clients/{id}" ? 1 : 0)
     }
 }

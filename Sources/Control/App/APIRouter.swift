@@ -2,6 +2,7 @@ import Core
 import HTTPTypes
 import Hummingbird
 import Logging
+import OpenAPIRuntime
 
 /// Scopes of spec/control.md; `admin` holds them all.
 enum Scope {
@@ -46,9 +47,7 @@ final class APIRouter {
         }
         let scope = operation.scope
         routes.append(APIRoute(method: method, path: path, scope: scope))
-        let hummingbirdPath = path.split(separator: "/", omittingEmptySubsequences: false).map { part in
-            part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : part
-        }.joined(separator: "/")
+        let hummingbirdPath = ControlMiddleware.routeLabel(path)
         let services = services
         router.on(RouterPath(hummingbirdPath), method: method) { request, context in
             var context = context
@@ -117,7 +116,13 @@ struct ControlMiddleware: RouterMiddleware {
         context.requestID = incoming.flatMap { $0.isEmpty || $0.count > 128 ? nil : $0 } ?? Self.newRequestID()
         var response: Response
         do {
-            response = try await next(request, context)
+            response = try await RequestScope.$requestID.withValue(context.requestID) { try await next(request, context) }
+        } catch let error as ServerError {
+            // A generated `/v1` operation: its error, or a request its types refuse.
+            response = Self.problem(error).response(requestID: context.requestID)
+            if response.status == .internalServerError {
+                logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(error.underlyingError)"])
+            }
         } catch let problem as Problem {
             response = problem.response(requestID: context.requestID)
         } catch let error as OAuthError {
@@ -132,11 +137,43 @@ struct ControlMiddleware: RouterMiddleware {
                                detail: "the request failed; quote request_id when reporting it").response(requestID: context.requestID)
         }
         response.headers[.requestID] = context.requestID
-        let route = context.endpointPath ?? "unmatched"
+        // Templates as `/v1/clients/:id` whether the route was added by hand or generated (`{id}`).
+        let route = context.endpointPath.map(Self.routeLabel) ?? "unmatched"
         metrics.increment("tollgate_control_http_requests_total", [
             ("route", route), ("method", request.method.rawValue), ("status", String(response.status.code)),
         ])
         return response
+    }
+
+    /// The problem for an error of a generated operation. Request decoding failures are the client's:
+    /// an unknown member or a bad parameter is 400; in a body that is valid JSON (JSONBodyCheck saw
+    /// to that), a missing member, a wrong type or a value outside an enum is 422.
+    static func problem(_ error: ServerError) -> Problem {
+        switch error.underlyingError {
+        case let problem as Problem:
+            return problem
+        case let decoding as DecodingError:
+            let description = RequestDecodingFailure(decoding)
+            guard JSONBodyCheck.operationsWithBody.contains(error.operationID) else {
+                return Problem.badRequest("a parameter does not have the type the API document gives it: \(description.message)")
+            }
+            if description.isUnknownMember { return Problem.badRequest(description.message) }
+            return Problem.invalid(description.message)
+        case _ where error.operationInput == nil:
+            // Refused while decoding the request, before any handler ran (a parameter of the wrong
+            // form, a body the runtime could not read).
+            return Problem.badRequest("the request does not match the API document: \(error.causeDescription)")
+        default:
+            return Problem(
+                status: .internalServerError, slug: "internal", title: "Internal error",
+                detail: "the request failed; quote request_id when reporting it")
+        }
+    }
+
+    static func routeLabel(_ template: String) -> String {
+        template.split(separator: "/", omittingEmptySubsequences: false).map { part in
+            part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : part
+        }.joined(separator: "/")
     }
 
     static func newRequestID() -> String {

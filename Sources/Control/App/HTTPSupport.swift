@@ -112,28 +112,6 @@ enum RequestBody {
         }
     }
 
-    /// The body as a JSON object whose members are all in `allowed` (an unknown member is a
-    /// 400, not silently ignored: a typo must not look like success).
-    static func object(_ request: Request, allowed: Set<String>) async throws -> JSONObject {
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/json") else {
-            throw Problem(
-                status: .unsupportedMediaType, slug: "unsupported-media-type", title: "Unsupported media type",
-                detail: "send the body as application/json")
-        }
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(try await bytes(request))
-        } catch let error as JSONValue.ParseError {
-            throw Problem.badRequest("the body is not valid JSON: \(error)")
-        }
-        guard let members = value.objectValue else { throw Problem.badRequest("the body must be a JSON object") }
-        if let unknown = members.keys.sorted().first(where: { !allowed.contains($0) }) {
-            throw Problem.badRequest("unknown field \"\(HeaderText.quotable(unknown))\"; known: \(allowed.sorted().joined(separator: ", "))")
-        }
-        return JSONObject(members: members)
-    }
-
     /// `application/x-www-form-urlencoded` (RFC 6749 §3.2: a parameter sent twice is an error).
     static func form(_ request: Request) async throws -> [String: String] {
         let contentType = request.headers[.contentType]?.lowercased() ?? ""
@@ -197,83 +175,19 @@ enum FormDecoding {
     }
 }
 
-/// Typed access to a JSON body's members, with 422s that name the member.
-struct JSONObject {
-    let members: [String: JSONValue]
-
-    func string(_ name: String) throws -> String? {
-        switch members[name] {
-        case nil, .null?: return nil
-        case let .string(value)?: return value
-        default: throw Problem.invalid("\(name) must be a string")
-        }
-    }
-
-    func requiredString(_ name: String) throws -> String {
-        guard let value = try string(name), !value.isEmpty else { throw Problem.invalid("\(name) is required") }
-        return value
-    }
-
-    func strings(_ name: String) throws -> [String]? {
-        switch members[name] {
-        case nil, .null?: return nil
-        case let .array(items)?:
-            return try items.map {
-                guard let value = $0.stringValue else { throw Problem.invalid("\(name) must be an array of strings") }
-                return value
-            }
-        default: throw Problem.invalid("\(name) must be an array of strings")
-        }
-    }
-
-    func object(_ name: String) throws -> JSONValue? {
-        switch members[name] {
-        case nil, .null?: return nil
-        case let value? where value.objectValue != nil: return value
-        default: throw Problem.invalid("\(name) must be an object")
-        }
-    }
-}
-
-/// `?limit=50&page=1` (limit ≤ 500).
-struct Paging {
-    let limit: Int
-    let page: Int
-    var offset: Int { (page - 1) * limit }
-
-    init(_ request: Request) throws {
-        let query = request.uri.queryParameters
-        let limitText = query["limit"].map(String.init) ?? "50"
-        let pageText = query["page"].map(String.init) ?? "1"
-        guard let limit = Int(limitText), (1...500).contains(limit) else { throw Problem.badRequest("limit is a number from 1 to 500") }
-        guard let page = Int(pageText), page >= 1, page <= 1_000_000 else { throw Problem.badRequest("page is a number from 1") }
-        self.limit = limit
-        self.page = page
-    }
-
-    func list(_ items: [JSONOutput], total: Int) -> JSONOutput {
-        .object([("items", .array(items)), ("page", .int(Int64(page))), ("limit", .int(Int64(limit))), ("total", .int(Int64(total)))])
-    }
-
-    /// This page of a small collection read whole (signing keys, roles).
-    func list(all items: [JSONOutput]) -> JSONOutput {
-        list(Array(items.dropFirst(min(offset, items.count)).prefix(limit)), total: items.count)
-    }
-}
-
 /// Versions as entity tags (RFC 9110 §8.8.3): a resource with a `version` sends `ETag: "<version>"`;
 /// a write with `If-Match` goes ahead only when one of its tags (or `*`) matches, else 412.
 enum EntityTag {
-    static func header(_ version: Int64) -> HTTPFields { [.eTag: "\"\(version)\""] }
+    static func value(_ version: Int64) -> String { "\"\(version)\"" }
 
-    /// Throws 412 when the request has an `If-Match` that `version` does not satisfy. Weak tags
+    /// Throws 412 when `ifMatch` (the request's `If-Match`) is not satisfied by `version`. Weak tags
     /// (`W/"…"`) never match: If-Match uses the strong comparison.
-    static func check(_ request: Request, version: Int64) throws {
-        guard let value = request.headers[.ifMatch] else { return }
-        let current = "\"\(version)\""
-        let tags = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+    static func check(_ ifMatch: String?, version: Int64) throws {
+        guard let ifMatch else { return }
+        let current = value(version)
+        let tags = ifMatch.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         guard tags.contains("*") || tags.contains(current) else {
-            throw Problem.preconditionFailed("If-Match \(HeaderText.quotable(value)) does not match the current version \(current)")
+            throw Problem.preconditionFailed("If-Match \(HeaderText.quotable(ifMatch)) does not match the current version \(current)")
         }
     }
 }

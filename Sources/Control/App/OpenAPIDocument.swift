@@ -29,6 +29,8 @@ enum OpenAPIDocument {
         /// authenticate clients themselves, and public ones have none.
         let scope: String?
         let hasRequestBody: Bool
+        /// The response statuses the document lists (`"200"`, `"404"`, …).
+        let statuses: [String]
     }
 
     static let methods = ["get", "put", "post", "delete", "patch", "head", "options"]
@@ -44,7 +46,8 @@ enum OpenAPIDocument {
                 let bearer = requirements.count == 1 ? requirements[0]["bearer"]?.sequence.map(Array.init) : nil
                 return Operation(
                     method: method.uppercased(), path: path, operationID: operation["operationId"]?.string ?? "",
-                    scope: bearer?.count == 1 ? bearer?[0].string : nil, hasRequestBody: operation["requestBody"] != nil)
+                    scope: bearer?.count == 1 ? bearer?[0].string : nil, hasRequestBody: operation["requestBody"] != nil,
+                    statuses: operation["responses"]?.mapping?.keys.compactMap(\.string) ?? [])
             } ?? []
         }
     }()

@@ -2,23 +2,10 @@ import Core
 import HTTPTypes
 import Hummingbird
 
-/// `/v1/audit` [audit.read], `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+/// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 enum OperationsRoutes {
     static func register(_ api: APIRouter) {
         let services = api.services
-        api.add(.get, "/v1/audit") { request, _ in
-            let paging = try Paging(request)
-            let query = request.uri.queryParameters
-            func time(_ name: String) throws -> Int64? {
-                guard let text = query[Substring(name)].map(String.init) else { return nil }
-                guard let value = Timestamp.parse(text) else { throw Problem.badRequest("\(name) is RFC 3339 or Unix milliseconds") }
-                return value
-            }
-            let filter = AuditFilter(
-                resource: query["resource"].map(String.init), actor: query["actor"].map(String.init), from: try time("from"), to: try time("to"))
-            let (items, total) = try await AuditStore.list(filter, limit: paging.limit, offset: paging.offset, on: services.database)
-            return JSONResponse.make(paging.list(items.map(\.json), total: total))
-        }
         api.add(.get, "/healthz") { _, _ in
             JSONResponse.make(.object([("status", "ok")]))
         }
