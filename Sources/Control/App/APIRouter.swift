@@ -89,10 +89,7 @@ enum Authenticator {
     static func bearerToken(_ headers: HTTPFields) -> String? {
         let values = headers[values: .authorization]
         guard values.count == 1, let value = values.first else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        return BearerToken.parse(value).map(String.init)
     }
 
     static func unauthorized(_ detail: String, error: String?) -> Problem {
