@@ -76,39 +76,9 @@ enum OAuthRoutes {
             _ = try await ClientAuthentication.authenticate(authorization: request.headers[.authorization], form: parameters, services: services)
         }
         guard let token = parameters["token"], !token.isEmpty else { throw OAuthError.invalidRequest("token is required") }
-        let answer = try await introspection(of: token, services)
+        let answer = try await TokenIntrospection.answer(for: token, services: services)
         services.metrics.increment("tollgate_control_introspections_total", [("active", answer.active ? "true" : "false")])
         return JSONResponse.make(answer.body, headers: [.cacheControl: "no-store"])
-    }
-
-    static func introspection(of token: String, _ services: ControlServices) async throws -> (active: Bool, body: JSONOutput) {
-        let inactive: (Bool, JSONOutput) = (false, .object([("active", false)]))
-        let issuer = services.configuration.issuer
-        if token.hasPrefix(TokenGrants.refreshPrefix) {
-            guard let record = try await TokenStore.findRefresh(token, on: services.database), record.usedAt == nil,
-                  record.familyRevokedAt == nil, record.expiresAt > Clock.nowMilliseconds(),
-                  let user = try await UserStore.find(id: record.userID, crypto: services.userCrypto, on: services.database), user.isActive
-            else { return inactive }
-            return (true, .object([
-                ("active", true), ("scope", .string(record.scope)), ("client_id", .string(record.clientID)), ("sub", .string(user.id)),
-                ("username", .string(user.email)), ("exp", .int(record.expiresAt / 1000)), ("iss", .string(issuer)),
-                ("token_type", "refresh_token"),
-            ]))
-        }
-        guard case let .active(claims) = await TokenChecks.active(token, services: services) else { return inactive }
-        var members: [(String, JSONOutput)] = [
-            ("active", true), ("scope", .string(claims.scopes.sorted().joined(separator: " "))), ("client_id", .string(claims.clientID)),
-            ("sub", .string(claims.subject)),
-        ]
-        if let userID = claims.userID, let user = try await UserStore.find(id: userID, crypto: services.userCrypto, on: services.database) {
-            members.append(("username", .string(user.email)))
-        }
-        members += [("exp", .int(claims.expiresAt))]
-        if let issuedAt = claims.issuedAt { members.append(("iat", .int(issuedAt))) }
-        members += [("iss", .string(issuer))]
-        if let audience = claims.audience { members.append(("aud", JSONOutput(audience))) }
-        members += [("token_type", "Bearer"), ("jti", .string(claims.jti))]
-        return (true, .object(members))
     }
 
     // MARK: Revocation (RFC 7009)
@@ -117,28 +87,7 @@ enum OAuthRoutes {
         let form = try await RequestBody.form(request)
         let client = try await ClientAuthentication.authenticate(authorization: request.headers[.authorization], form: form, services: services)
         guard let token = form["token"], !token.isEmpty else { throw OAuthError.invalidRequest("token is required") }
-        let now = Clock.nowMilliseconds()
-        if token.hasPrefix(TokenGrants.refreshPrefix) {
-            if let record = try await TokenStore.findRefresh(token, on: services.database) {
-                guard record.clientID == client.clientID else {
-                    throw OAuthError(code: "unauthorized_client", detail: "the token was issued to another client")
-                }
-                try await TokenGrants.revokeFamily(
-                    record.familyID, reason: "revoked by the client", actor: "client:\(client.clientID)", requestID: requestID, now: now, services)
-            }
-        } else if case let .success(verified) = await services.keyRing.verify(token),
-                  let jti = verified.claims["jti"]?.stringValue
-        {
-            guard verified.claims["client_id"]?.stringValue == client.clientID else {
-                throw OAuthError(code: "unauthorized_client", detail: "the token was issued to another client")
-            }
-            try await services.database.transaction { executor in
-                try await TokenStore.revokeAccessToken(jti: jti, expiresAt: Int64(verified.expiresAt) * 1000, now: now, on: executor)
-                try await AuditStore.record(
-                    actor: "client:\(client.clientID)", action: "token.revoke", resource: "token:\(jti)", before: nil, after: nil,
-                    requestID: requestID, on: executor)
-            }
-        }
+        try await TokenRevocation.revoke(token, client: client, requestID: requestID, services: services)
         // RFC 7009 §2.2: an unknown or already invalid token is answered the same way.
         return Response(status: .ok, headers: [.cacheControl: "no-store"])
     }
