@@ -30,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-nio.git", from: "1.13.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // The /v1 API's generated types and routing (Sources/Control/Generated) need these at run time;
+        // the generator itself is not a dependency (scripts/generate-openapi).
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
     ],
     targets: [
         // System libraries: each is a module map over a shim header, found with pkg-config.
@@ -97,8 +101,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
             ],
             path: "Sources/Control",
+            exclude: ["openapi-generator-config.yaml"],
+            // The API's one declaration, compiled in: `GET /openapi.json` serves it converted to JSON.
+            resources: [.embedInCode("openapi.yaml")],
             swiftSettings: strict),
 
         // NIOHTTP1 and NIOEmbedded: SwiftNIO's llhttp decoder is the oracle of the head parser's
@@ -133,6 +143,7 @@ let package = Package(
                 "tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Tests/ControlTests",
             swiftSettings: strict),

@@ -142,7 +142,7 @@ struct BootstrapCommand: ParsableCommand {
     @OptionGroup var logging: LogOptions
 
     func run() throws {
-        guard ClientRoutes.isIdentifier(clientId) else { throw ValidationError("--client-id is 1 to 64 of A-Z a-z 0-9 . _ -") }
+        guard Identifier.isValid(clientId) else { throw ValidationError("--client-id is 1 to 64 of A-Z a-z 0-9 . _ -") }
         let location = try storage.location()
         let configuration = try tokens.configuration()
         let logger = try logging.logger()

@@ -169,38 +169,3 @@ struct DataKeyRotationTests {
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
 }
-
-/// `/openapi.json` describes exactly the routes the router has.
-@Suite("OpenAPI document")
-struct OpenAPITests {
-    static let configuration = ControlConfiguration(
-        issuer: "http://127.0.0.1:7000", tokenLifetime: 900_000, refreshLifetime: 86_400_000, signingAlgorithm: .es256, scryptLogN: 10)
-
-    @Test("every registered route is in /openapi.json and every documented route is registered")
-    func routesMatch() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-openapi-\(UUID().uuidString)")
-        let services = try await ControlServices.start(
-            database: .sqlite(path: directory.appendingPathComponent("t.db").path),
-            masterKeyPath: directory.appendingPathComponent("master.key").path,
-            configuration: Self.configuration, logger: Logger(label: "test"))
-        let registered = Set(ControlApp.routes(services).routes.map { "\($0.method.rawValue) \($0.path)" })
-        await services.database.close()
-
-        let document = try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
-        #expect(document["openapi"] as? String == "3.1.0")
-        let paths = try #require(document["paths"] as? [String: [String: Any]])
-        let methods: Set<String> = ["get", "post", "put", "delete", "patch"]
-        let documented = Set(paths.flatMap { path, operations in
-            operations.keys.filter(methods.contains).map { "\($0.uppercased()) \(path)" }
-        })
-        #expect(registered.subtracting(documented).isEmpty, "registered but not documented: \(registered.subtracting(documented).sorted())")
-        #expect(documented.subtracting(registered).isEmpty, "documented but not registered: \(documented.subtracting(registered).sorted())")
-        #expect(registered.count >= 24)
-        // Every scoped route says so in the document.
-        for route in ControlApp.routes(services).routes where route.scope != nil {
-            let operation = paths[route.path]?[route.method.rawValue.lowercased()] as? [String: Any]
-            let security = operation?["security"] as? [[String: [String]]]
-            #expect(security?.contains { $0["bearer"]?.contains(route.scope!) == true } == true, "\(route.method) \(route.path)")
-        }
-    }
-}

@@ -2,6 +2,7 @@ import Core
 import HTTPTypes
 import Hummingbird
 import Logging
+import OpenAPIRuntime
 
 /// Scopes of spec/control.md; `admin` holds them all.
 enum Scope {
@@ -13,17 +14,20 @@ enum Scope {
     ]
 }
 
-/// One registered route: what `/openapi.json` must describe (a test holds the two together).
+/// One registered route: an operation of `openapi.yaml` (a test walks the router to hold the two together).
 struct APIRoute: Sendable, Hashable {
     let method: HTTPRequest.Method
     /// OpenAPI template: `/v1/clients/{id}`.
     let path: String
-    /// The scope a Bearer token needs; nil for public and OAuth routes (they authenticate clients).
+    /// The scope a Bearer token needs, as the document declares it; nil for public and OAuth routes
+    /// (they authenticate clients).
     let scope: String?
 }
 
-/// Registers routes with Hummingbird and keeps the list. A route with a scope authenticates the
-/// Bearer token and checks the scope before its handler runs, so no `/v1` handler can forget to.
+/// Registers routes with Hummingbird and keeps the list. A route's scope is read from the
+/// document, never written next to the handler: the router authenticates the Bearer token and checks
+/// that scope before the handler runs, so no `/v1` handler can forget to, and a route the document
+/// does not declare does not start.
 final class APIRouter {
     let router = Router(context: ControlContext.self)
     private(set) var routes: [APIRoute] = []
@@ -35,26 +39,20 @@ final class APIRouter {
     }
 
     func add(
-        _ method: HTTPRequest.Method, _ path: String, scope: String?,
+        _ method: HTTPRequest.Method, _ path: String,
         _ handler: @escaping @Sendable (Request, ControlContext) async throws -> Response
     ) {
+        guard let operation = OpenAPIDocument.operation(method.rawValue, path) else {
+            preconditionFailure("\(method) \(path) is not an operation of openapi.yaml: declare it there first")
+        }
+        let scope = operation.scope
         routes.append(APIRoute(method: method, path: path, scope: scope))
-        let hummingbirdPath = path.split(separator: "/", omittingEmptySubsequences: false).map { part in
-            part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : part
-        }.joined(separator: "/")
+        let hummingbirdPath = ControlMiddleware.routeLabel(path)
         let services = services
         router.on(RouterPath(hummingbirdPath), method: method) { request, context in
             var context = context
             if let scope {
-                let principal = try await Authenticator.principal(request, services: services)
-                guard principal.scopes.contains(scope) || principal.scopes.contains(Scope.admin) else {
-                    var problem = Problem(
-                        status: .forbidden, slug: "insufficient-scope", title: "Insufficient scope",
-                        detail: "this route needs the \(scope) scope")
-                    problem.headers[.wwwAuthenticate] = "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"\(scope)\""
-                    throw problem
-                }
-                context.principal = principal
+                context.principal = try await Authenticator.authorize(request.headers, scope: scope, services: services)
             }
             return try await handler(request, context)
         }
@@ -64,8 +62,21 @@ final class APIRouter {
 /// Bearer tokens on `/v1` routes: a JWT this service signed, not revoked, whose client still
 /// exists and whose user (if any) is active.
 enum Authenticator {
-    static func principal(_ request: Request, services: ControlServices) async throws -> Principal {
-        guard let token = bearerToken(request) else { throw unauthorized("send Authorization: Bearer <access token>", error: nil) }
+    /// The caller, when it holds `scope` (or `admin`); else 401 or 403 problems with their challenges.
+    static func authorize(_ headers: HTTPFields, scope: String, services: ControlServices) async throws -> Principal {
+        let principal = try await principal(headers, services: services)
+        guard principal.scopes.contains(scope) || principal.scopes.contains(Scope.admin) else {
+            var problem = Problem(
+                status: .forbidden, slug: "insufficient-scope", title: "Insufficient scope",
+                detail: "this route needs the \(scope) scope")
+            problem.headers[.wwwAuthenticate] = "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"\(scope)\""
+            throw problem
+        }
+        return principal
+    }
+
+    static func principal(_ headers: HTTPFields, services: ControlServices) async throws -> Principal {
+        guard let token = bearerToken(headers) else { throw unauthorized("send Authorization: Bearer <access token>", error: nil) }
         await services.keyRing.refreshIfStale()
         switch await TokenChecks.active(token, services: services) {
         case let .active(claims):
@@ -75,13 +86,10 @@ enum Authenticator {
         }
     }
 
-    static func bearerToken(_ request: Request) -> String? {
-        let values = request.headers[values: .authorization]
+    static func bearerToken(_ headers: HTTPFields) -> String? {
+        let values = headers[values: .authorization]
         guard values.count == 1, let value = values.first else { return nil }
-        let parts = value.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        return BearerToken.parse(value).map(String.init)
     }
 
     static func unauthorized(_ detail: String, error: String?) -> Problem {
@@ -105,7 +113,13 @@ struct ControlMiddleware: RouterMiddleware {
         context.requestID = incoming.flatMap { $0.isEmpty || $0.count > 128 ? nil : $0 } ?? Self.newRequestID()
         var response: Response
         do {
-            response = try await next(request, context)
+            response = try await RequestScope.$requestID.withValue(context.requestID) { try await next(request, context) }
+        } catch let error as ServerError {
+            // A generated `/v1` operation: its error, or a request its types refuse.
+            response = Self.problem(error).response(requestID: context.requestID)
+            if response.status == .internalServerError {
+                logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(error.underlyingError)"])
+            }
         } catch let problem as Problem {
             response = problem.response(requestID: context.requestID)
         } catch let error as OAuthError {
@@ -120,11 +134,43 @@ struct ControlMiddleware: RouterMiddleware {
                                detail: "the request failed; quote request_id when reporting it").response(requestID: context.requestID)
         }
         response.headers[.requestID] = context.requestID
-        let route = context.endpointPath ?? "unmatched"
+        // Templates as `/v1/clients/:id` whether the route was added by hand or generated (`{id}`).
+        let route = context.endpointPath.map(Self.routeLabel) ?? "unmatched"
         metrics.increment("tollgate_control_http_requests_total", [
             ("route", route), ("method", request.method.rawValue), ("status", String(response.status.code)),
         ])
         return response
+    }
+
+    /// The problem for an error of a generated operation. Request decoding failures are the client's:
+    /// an unknown member or a bad parameter is 400; in a body that is valid JSON (JSONBodyCheck saw
+    /// to that), a missing member, a wrong type or a value outside an enum is 422.
+    static func problem(_ error: ServerError) -> Problem {
+        switch error.underlyingError {
+        case let problem as Problem:
+            return problem
+        case let decoding as DecodingError:
+            let description = RequestDecodingFailure(decoding)
+            guard JSONBodyCheck.operationsWithBody.contains(error.operationID) else {
+                return Problem.badRequest("a parameter does not have the type the API document gives it: \(description.message)")
+            }
+            if description.isUnknownMember { return Problem.badRequest(description.message) }
+            return Problem.invalid(description.message)
+        case _ where error.operationInput == nil:
+            // Refused while decoding the request, before any handler ran (a parameter of the wrong
+            // form, a body the runtime could not read).
+            return Problem.badRequest("the request does not match the API document: \(error.causeDescription)")
+        default:
+            return Problem(
+                status: .internalServerError, slug: "internal", title: "Internal error",
+                detail: "the request failed; quote request_id when reporting it")
+        }
+    }
+
+    static func routeLabel(_ template: String) -> String {
+        template.split(separator: "/", omittingEmptySubsequences: false).map { part in
+            part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : part
+        }.joined(separator: "/")
     }
 
     static func newRequestID() -> String {

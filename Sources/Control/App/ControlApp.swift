@@ -3,14 +3,19 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// The control plane's HTTP application: every route file registers into one `APIRouter`.
+/// The control plane's HTTP application: the generated `/v1` operations (`ControlAPI`) and the
+/// hand-routed OAuth and service endpoints, on one router.
 enum ControlApp {
     static func routes(_ services: ControlServices) -> APIRouter {
         let api = APIRouter(services: services)
         OAuthRoutes.register(api)
-        ClientRoutes.register(api)
-        UserRoutes.register(api)
         OperationsRoutes.register(api)
+        do {
+            try ControlAPI.register(on: api.router, services: services)
+        } catch {
+            // Only an unusable server URL throws, and ours is the default "/".
+            preconditionFailure("the generated routes do not register: \(error)")
+        }
         return api
     }
 

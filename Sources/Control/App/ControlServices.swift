@@ -64,26 +64,24 @@ final class ControlServices: Sendable {
 
     /// Writes `body` and its audit row in one transaction.
     func audited<T: Sendable>(
-        _ context: ControlContext, action: String, resource: String,
+        _ caller: Caller, action: String, resource: String,
         _ body: @Sendable (any SQLExecutor) async throws -> (result: T, before: JSONOutput?, after: JSONOutput?)
     ) async throws -> T {
-        let actor = context.principal?.actor ?? "system"
-        let requestID = context.requestID
-        return try await database.transaction { executor in
+        try await database.transaction { executor in
             let (result, before, after) = try await body(executor)
             try await AuditStore.record(
-                actor: actor, action: action, resource: resource, before: before, after: after, requestID: requestID, on: executor)
+                actor: caller.actor, action: action, resource: resource, before: before, after: after, requestID: caller.requestID, on: executor)
             return result
         }
     }
 
     /// Inserts a new resource with its audit row; a duplicate key is a 409 saying `conflict`.
     func auditedInsert(
-        _ context: ControlContext, action: String, resource: String, after: JSONOutput, conflict: String,
+        _ caller: Caller, action: String, resource: String, after: JSONOutput, conflict: String,
         _ insert: @Sendable (any SQLExecutor) async throws -> Void
     ) async throws {
         do {
-            try await audited(context, action: action, resource: resource) { executor in
+            try await audited(caller, action: action, resource: resource) { executor in
                 try await insert(executor)
                 return ((), nil, after)
             }

@@ -2,40 +2,27 @@ import Core
 import HTTPTypes
 import Hummingbird
 
-/// `/v1/audit` [audit.read], `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+/// `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
 enum OperationsRoutes {
     static func register(_ api: APIRouter) {
         let services = api.services
-        api.add(.get, "/v1/audit", scope: "audit.read") { request, _ in
-            let paging = try Paging(request)
-            let query = request.uri.queryParameters
-            func time(_ name: String) throws -> Int64? {
-                guard let text = query[Substring(name)].map(String.init) else { return nil }
-                guard let value = Timestamp.parse(text) else { throw Problem.badRequest("\(name) is RFC 3339 or Unix milliseconds") }
-                return value
-            }
-            let filter = AuditFilter(
-                resource: query["resource"].map(String.init), actor: query["actor"].map(String.init), from: try time("from"), to: try time("to"))
-            let (items, total) = try await AuditStore.list(filter, limit: paging.limit, offset: paging.offset, on: services.database)
-            return JSONResponse.make(paging.list(items.map(\.json), total: total))
-        }
-        api.add(.get, "/healthz", scope: nil) { _, _ in
+        api.add(.get, "/healthz") { _, _ in
             JSONResponse.make(.object([("status", "ok")]))
         }
-        api.add(.get, "/readyz", scope: nil) { _, _ in
+        api.add(.get, "/readyz") { _, _ in
             let reachable = await services.database.ping()
             return JSONResponse.make(
                 .object([("status", .string(reachable ? "ready" : "not ready")), ("database", .string(reachable ? "ok" : "unreachable"))]),
                 status: reachable ? .ok : .serviceUnavailable)
         }
-        api.add(.get, "/metrics", scope: nil) { _, _ in
+        api.add(.get, "/metrics") { _, _ in
             let keys = services.keyRing.published
             let text = services.metrics.render(extra: [
                 ("tollgate_control_signing_keys_published", "Keys in the JWKS (the active one and retired ones still published).", Double(keys.count)),
             ])
             return JSONResponse.text(text, contentType: "text/plain; version=0.0.4")
         }
-        api.add(.get, "/openapi.json", scope: nil) { _, _ in
+        api.add(.get, "/openapi.json") { _, _ in
             JSONResponse.text(OpenAPIDocument.json, contentType: "application/json")
         }
     }

@@ -36,12 +36,6 @@ enum DataKeys {
     }
 }
 
-/// A start-up problem explained in one line (exit status 1).
-struct StartupError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// The data keys a running service seals and opens fields with. A field sealed under a key this
 /// copy does not know (another process rotated) reloads the keys once, so `keys rotate-data-key`
 /// needs no restart.

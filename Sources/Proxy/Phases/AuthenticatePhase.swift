@@ -82,19 +82,9 @@ struct AuthenticatePhase: RequestPhase {
         return .respond(.invalidToken(failure))
     }
 
-    /// The token of `Bearer <token>` (scheme case-insensitive, RFC 7235), or nil.
+    /// The token of `Bearer <token>` (Core's parser, shared with the control plane), or nil.
     static func bearerToken(_ value: String) -> Substring? {
-        let utf8 = value.utf8
-        guard utf8.count > 7 else { return nil }
-        // ASCII case-insensitive compare without allocating a lower-cased copy.
-        guard zip(utf8.prefix(6), "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
-        var rest = value.dropFirst(6)
-        guard rest.first == " " else { return nil }
-        while rest.first == " " { rest = rest.dropFirst() }
-        while rest.last == " " { rest = rest.dropLast() }
-        // Byte search: `contains(" ")` on a Substring would be Foundation's locale-aware string search.
-        guard !rest.isEmpty, !HeaderBytes.contains(rest, byte: UInt8(ascii: " ")) else { return nil }
-        return rest
+        BearerToken.parse(value)
     }
 }
 
