@@ -26,7 +26,7 @@
 # Needs root (or sudo) only when nginx, wrk, curl or libnginx-mod-stream must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here), HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here) and with one local: true limit, HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
 
 build=1
 for arg in "$@"; do
@@ -535,11 +535,17 @@ limits:
   # Never runs out: every request is still decided by Redis and writes its bucket (the requests of
   # one event-loop turn share one EVALSHA; at one connection, each request is its own call).
   roomy: { rate: 1000000000/s, burst: 1000000000, key: [ip] }
+  # The same, kept in this process only: the fair counterpart of HAProxy's per-process stick table.
+  roomy-local: { rate: 1000000000/s, burst: 1000000000, key: [ip], local: true }
 routes:
   - name: limited
     match: { prefix: /limited }
     auth: { issuers: [rsa] }
     limits: [roomy]
+  - name: local
+    match: { prefix: /local }
+    auth: { issuers: [rsa] }
+    limits: [roomy-local]
   - name: jwt
     match: { prefix: / }
     auth: { issuers: [rsa] }
@@ -590,7 +596,7 @@ EOF
   haproxy_pid=$!
   started+=("$haproxy_pid")
   for _ in $(seq 1 100); do curl -fs -o /dev/null -H "Authorization: $rs_token" "http://127.0.0.1:$haproxy_port/" && break; sleep 0.1; done
-  haproxy_name="haproxy $("$haproxy_bin" -v | head -1 | awk '{print $3}')"
+  haproxy_name="haproxy $("$haproxy_bin" -v | awk 'NR == 1 { print $3 }')"  # awk reads it all: no SIGPIPE under pipefail
 
   # Rounds, alternating the targets, so that a slow phase of the machine hits all of them alike;
   # the summary takes medians over rounds. The 1-connection pair gives the added latency without
@@ -607,6 +613,8 @@ EOF
     redis_cpu_notes+=("round $round: redis-server used $(cpu_percent $((redis1 - redis0)) "$(awk -v a="$rt0" -v b="$rt1" 'BEGIN { print b - a }')")% of a core during the limited run (warm-up included)")
     run_target "$haproxy_name (jwt_verify RS256 + stick-table), round $round" "http://127.0.0.1:$haproxy_port/" "$haproxy_pid" "Authorization: $rs_token"
     haproxy_rps="$last_rps" haproxy_p50="$last_p50"
+    run_target "tollgate-proxy (RS256 route + one local: true limit), round $round" "http://127.0.0.1:$proxy_port/local" "$rl_pid" "Authorization: $rs_token"
+    local_rps="$last_rps"
     saved=("$CONNECTIONS" "$THREADS")
     CONNECTIONS=1 THREADS=1
     run_target "tollgate-proxy, 1 connection (RS256 route, no limit), round $round" "http://127.0.0.1:$proxy_port/jwt" "$rl_pid" "Authorization: $rs_token"
@@ -617,8 +625,8 @@ EOF
     haproxy1_p50="$last_p50"
     CONNECTIONS="${saved[0]}" THREADS="${saved[1]}"
     rl_summary+=("$(awk -v l="$limited_rps" -v h="$haproxy_rps" -v f="$free_rps" -v lp="$limited_p50" -v fp="$free_p50" \
-      -v l1="$limited1_p50" -v f1="$free1_p50" -v h1="$haproxy1_p50" -v r="$round" \
-      'BEGIN { printf "%d %.0f %.0f %.0f %.3f %.0f %.0f %.0f %.0f", r, l, f, h, l / h, (lp - fp) * 1000, (l1 - f1) * 1000, f1 * 1000, h1 * 1000 }')")
+      -v l1="$limited1_p50" -v f1="$free1_p50" -v h1="$haproxy1_p50" -v r="$round" -v lo="$local_rps" \
+      'BEGIN { printf "%d %.0f %.0f %.0f %.3f %.0f %.0f %.0f %.0f %.0f %.3f", r, l, f, h, l / h, (lp - fp) * 1000, (l1 - f1) * 1000, f1 * 1000, h1 * 1000, lo, lo / h }')")
   done
   rl_metrics="$(curl -fsS --max-time 2 "http://127.0.0.1:$admin_port/metrics" 2>/dev/null | grep -E '^tollgate_(ratelimit_decisions_total|store_errors_total|auth_decisions_total)' || true)"
   stop_pid "$rl_pid"
@@ -806,17 +814,17 @@ kernel does inside the target's send calls."
     echo
     echo "Per round (targets alternated within each round; p50 deltas in µs, from wrk's p50s above):"
     echo
-    echo "| round | limited req/s | no-limit req/s | haproxy req/s | limited ÷ haproxy | p50 added, $CONNECTIONS connections | p50 added, 1 connection | no-limit p50, 1 conn (µs) | haproxy p50, 1 conn (µs) |"
-    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    echo "| round | limited req/s | no-limit req/s | haproxy req/s | limited ÷ haproxy | p50 added, $CONNECTIONS connections | p50 added, 1 connection | no-limit p50, 1 conn (µs) | haproxy p50, 1 conn (µs) | local-limit req/s | local ÷ haproxy |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     for line in "${rl_summary[@]}"; do
-      read -r r l f h ratio dp dp1 f1 h1 <<<"$line"
-      echo "| $r | $l | $f | $h | $ratio | $dp | $dp1 | $f1 | $h1 |"
+      read -r r l f h ratio dp dp1 f1 h1 lo lor <<<"$line"
+      echo "| $r | $l | $f | $h | $ratio | $dp | $dp1 | $f1 | $h1 | $lo | $lor |"
     done
     printf '%s\n' "${rl_summary[@]}" | awk '
-      { ratio[NR] = $5; d[NR] = $6; d1[NR] = $7 }
+      { ratio[NR] = $5; d[NR] = $6; d1[NR] = $7; lr[NR] = $11 }
       function median(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
         return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-      END { printf "| median | | | | %.3f | %.0f | %.0f | | |\n", median(ratio, NR), median(d, NR), median(d1, NR) }'
+      END { printf "| median | | | | %.3f | %.0f | %.0f | | | | %.3f |\n", median(ratio, NR), median(d, NR), median(d1, NR), median(lr, NR) }'
     echo
     printf -- '- %s\n' "${redis_cpu_notes[@]}"
     echo
