@@ -40,9 +40,17 @@ struct ConnectionStateMachineTests {
             Issue.record("phases passed: forward")
             return
         }
-        let ready = machine.upstreamReady()
-        #expect(ready?.heldBody.isEmpty == true && ready?.end == true)
+        let ready = Self.ready(&machine)
+        #expect(ready?.held.isEmpty == true && ready?.end == true)
         #expect(machine.state == .forwarding)
+    }
+
+    /// The upstream connection is ready: the sizes of the held parts written to it, and whether the
+    /// request has ended; nil when the machine no longer wants it.
+    static func ready(_ machine: inout Machine) -> (held: [Int], end: Bool)? {
+        var held: [Int] = []
+        guard let end = machine.upstreamReady(writingHeldBody: { held.append($0.readableBytes) }) else { return nil }
+        return (held, end)
     }
 
     /// The upstream's head and end for a forwarded, ended request on a kept-alive connection, then
@@ -152,8 +160,8 @@ struct ConnectionStateMachineTests {
             Issue.record("forward")
             return
         }
-        let ready = machine.upstreamReady()
-        #expect(ready?.heldBody.map(\.readableBytes) == [10, 20])
+        let ready = Self.ready(&machine)
+        #expect(ready?.held == [10, 20])
         #expect(ready?.end == false)
         guard case let .forwardBody(part) = machine.read(.body(Self.bytes(5))) else {
             Issue.record("streamed")
@@ -190,7 +198,7 @@ struct ConnectionStateMachineTests {
             #expect(value == nil, "a change is applied once")
         }
         _ = machine.phasesFinished(problem: nil)
-        _ = machine.upstreamReady()
+        _ = Self.ready(&machine)
         machine.upstreamWritabilityChanged(writable: true)
         do {
             let value = machine.readingChange()
@@ -226,7 +234,7 @@ struct ConnectionStateMachineTests {
         _ = forwarding.read(.head("POST /upload", keepAlive: true))
         forwarding.requestValidated(hasBody: true)
         _ = forwarding.phasesFinished(problem: nil)
-        _ = forwarding.upstreamReady()
+        _ = Self.ready(&forwarding)
         _ = forwarding.read(.body(Self.bytes(60)))
         guard case let .answer(late) = forwarding.read(.body(Self.bytes(60))) else {
             Issue.record("413")
@@ -241,7 +249,7 @@ struct ConnectionStateMachineTests {
         _ = machine.read(.head("POST /upload", keepAlive: true))
         machine.requestValidated(hasBody: true)
         _ = machine.phasesFinished(problem: nil)
-        _ = machine.upstreamReady()
+        _ = Self.ready(&machine)
         do {
             let value = machine.upstreamHead(isSwitch: false, isUpgradeRequest: false)
             #expect(value == .writeHead(close: true))
@@ -289,7 +297,7 @@ struct ConnectionStateMachineTests {
         machine.requestValidated(hasBody: false)
         _ = machine.read(.end)
         _ = machine.phasesFinished(problem: nil)
-        _ = machine.upstreamReady()
+        _ = Self.ready(&machine)
         _ = machine.read(.head("GET /smuggled", keepAlive: true))
         do {
             let value = machine.upstreamHead(isSwitch: false, isUpgradeRequest: false)
@@ -389,7 +397,7 @@ struct ConnectionStateMachineTests {
             #expect(value == nil, "still not while the second is answered")
         }
         _ = machine.phasesFinished(problem: nil)
-        _ = machine.upstreamReady()
+        _ = Self.ready(&machine)
         guard Self.upstreamAnswers(&machine) else { return }
         do {
             let value = machine.drain()
@@ -408,7 +416,7 @@ struct ConnectionStateMachineTests {
         _ = machine.read(.head("POST /upload", keepAlive: true))
         machine.requestValidated(hasBody: true)
         _ = machine.phasesFinished(problem: nil)
-        _ = machine.upstreamReady()
+        _ = Self.ready(&machine)
         guard case let .answer(answer) = machine.parserError(.badRequest("bad chunk")) else {
             Issue.record("answer")
             return
@@ -467,7 +475,7 @@ struct ConnectionStateMachineTests {
             #expect(Self.status(value)! == (502, false, false))
         }
         do {
-            let value = machine.upstreamReady()
+            let value = Self.ready(&machine)
             #expect(value == nil, "the request was answered: release the late connection")
         }
     }
@@ -489,7 +497,7 @@ struct ConnectionStateMachineTests {
         _ = uploading.read(.head("POST /upload", keepAlive: true))
         uploading.requestValidated(hasBody: true)
         _ = uploading.phasesFinished(problem: nil)
-        _ = uploading.upstreamReady()
+        _ = Self.ready(&uploading)
         do {
             let value = uploading.idleTimeout()
             #expect(value, "stalled mid-upload")
@@ -556,7 +564,7 @@ struct ConnectionStateMachineTests {
         if case .ignore = machine.upstreamFailed() {} else { Issue.record("no request") }
         if case .none = machine.answer(.routeNotFound()) {} else { Issue.record("no request to answer") }
         do {
-            let value = machine.upstreamReady()
+            let value = Self.ready(&machine)
             #expect(value == nil)
         }
     }

@@ -254,15 +254,17 @@ struct ConnectionStateMachine<Head> {
         return .forward
     }
 
-    /// What to write to the upstream connection now that it is ready: the held body, and the end
-    /// if the request has ended. Nil: the request is no longer waiting for it (release it).
-    mutating func upstreamReady() -> (heldBody: [ByteBuffer], end: Bool)? {
+    /// The upstream connection is ready: `write` gets each held body part in order (a closure that
+    /// does not escape, so the held array is neither copied nor reallocated), and the result says
+    /// whether the request has ended (write its end too). Nil: the request is no longer waiting for
+    /// the connection (release it).
+    mutating func upstreamReady(writingHeldBody write: (ByteBuffer) -> Void) -> Bool? {
         guard state == .preparing else { return nil }
         state = .forwarding
-        let held = heldBody
+        for part in heldBody { write(part) }
         heldBody.removeAll(keepingCapacity: true)
         heldBodyBytes = 0
-        return (held, requestEnded)
+        return requestEnded
     }
 
     /// The upstream connection's writability: the client is read only while the upstream keeps up

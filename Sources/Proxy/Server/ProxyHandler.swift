@@ -323,15 +323,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// Writes the request head and what is held of the body to `connection`; the rest of the body
     /// follows as it arrives.
     private func send(_ exchange: Exchange, head: HTTPRequestHead, on connection: UpstreamConnection, context: ChannelHandlerContext) {
-        guard let (held, ended) = machine.upstreamReady() else {
+        guard machine.state == .preparing else {
             loop.upstream.release(connection)
             return
         }
-        connection.delegate = self
-        upstream = connection
         exchange.upstreamStart = .now()
         connection.write(.head(head), flush: false)
-        for part in held { connection.write(.body(.byteBuffer(part)), flush: false) }
+        let ended = machine.upstreamReady { part in connection.write(.body(.byteBuffer(part)), flush: false) } ?? false
+        connection.delegate = self
+        upstream = connection
         if ended {
             connection.write(.end(nil), flush: true)
         } else {
