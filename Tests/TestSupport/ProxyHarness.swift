@@ -14,12 +14,8 @@ public final class ProxyHarness {
     private let stdoutURL: URL
     private let stderrURL: URL
 
-    /// Starts the proxy and waits until its admin port answers `/healthz` (unless `waitForHealth`
-    /// is false: then it returns as soon as the process is started).
-    public init(
-        policies: [String: String], upstreamPort: Int, arguments: [String] = [], environment: [String: String] = [:],
-        waitForHealth: Bool = true
-    ) throws {
+    /// Starts the proxy and waits until its admin port answers `/healthz`.
+    public init(policies: [String: String], upstreamPort: Int, arguments: [String] = [], environment: [String: String] = [:]) throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-proxy-\(UUID().uuidString)")
         policyDirectory = root.appendingPathComponent("policies")
         try FileManager.default.createDirectory(at: policyDirectory, withIntermediateDirectories: true)
@@ -44,7 +40,6 @@ public final class ProxyHarness {
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        if !waitForHealth { return }
 
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
