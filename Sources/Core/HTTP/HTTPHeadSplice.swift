@@ -14,6 +14,8 @@ public struct HTTPHeadSplice: Sendable {
         case original(Range<Int>)
         /// Bytes of `added`.
         case added(Range<Int>)
+        /// The replacement start line (`startLine`), in place of the original one.
+        case startLine
     }
 
     public let head: HTTPHead
@@ -21,6 +23,9 @@ public struct HTTPHeadSplice: Sendable {
     public private(set) var added: ByteBuffer
     /// Indices into `head.fields` of the fields left out, ascending once `segments` is read.
     private var removed: [Int] = []
+    /// A start line to send instead of the original one (a normalized target, another version),
+    /// with its CRLF.
+    public private(set) var startLine: ByteBuffer?
 
     public init(_ head: HTTPHead, allocator: ByteBufferAllocator = .init()) {
         self.head = head
@@ -33,6 +38,30 @@ public struct HTTPHeadSplice: Sendable {
         if !removed.contains(index) { removed.append(index) }
     }
 
+    /// Sends `line` (without CRLF) as the start line instead of the original one.
+    public mutating func replaceStartLine(_ line: String) {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(line.utf8.count + 2)
+        buffer.writeString(line)
+        buffer.writeStaticString("\r\n")
+        startLine = buffer
+    }
+
+    /// Leaves out every field named `lowercasedName` (any case), for names that are not
+    /// `HTTPHeaderName`s (a policy's identity headers). `original` holds the head's bytes.
+    public mutating func removeAll(lowercased lowercasedName: String, in original: ByteBuffer) {
+        var name = lowercasedName
+        name.withUTF8 { wanted in
+            original.withUnsafeReadableBytes { bytes in
+                for (index, field) in head.fields.enumerated() where field.name.count == wanted.count {
+                    if ASCII.equalsLowercased(UnsafeRawBufferPointer(rebasing: bytes[field.name.range]), UnsafeRawBufferPointer(wanted)) {
+                        remove(fieldAt: index)
+                    }
+                }
+            }
+        }
+    }
+
     /// Leaves out every field the sidecar knows by `name`.
     public mutating func removeAll(_ name: HTTPHeaderName) {
         for (index, field) in head.fields.enumerated() where field.known == name { remove(fieldAt: index) }
@@ -41,12 +70,17 @@ public struct HTTPHeadSplice: Sendable {
     /// Leaves out the hop-by-hop fields (RFC 9110 §7.6.1) and every field a `Connection` field
     /// names: a client could otherwise use `Connection: x-user-id` to make the proxy drop a header
     /// the upstream trusts, or keep one it should not. `keepUpgrade` keeps `Upgrade` and sends
-    /// `Connection: upgrade` for a protocol switch the proxy tunnels. `original` holds the head's
-    /// bytes from its reader index.
-    public mutating func removeHopByHop(in original: ByteBuffer, keepUpgrade: Bool = false) {
+    /// `Connection: upgrade` for a protocol switch the proxy tunnels. `keepTransferEncoding` keeps
+    /// `Transfer-Encoding` for a body passed on in the chunked framing it arrived in. `original`
+    /// holds the head's bytes from its reader index.
+    public mutating func removeHopByHop(in original: ByteBuffer, keepUpgrade: Bool = false, keepTransferEncoding: Bool = false) {
         original.withUnsafeReadableBytes { bytes in
             for (index, field) in head.fields.enumerated() {
-                if field.known.isHopByHop, !(keepUpgrade && field.known == .upgrade) { remove(fieldAt: index) }
+                if field.known.isHopByHop, !(keepUpgrade && field.known == .upgrade),
+                    !(keepTransferEncoding && field.known == .transferEncoding)
+                {
+                    remove(fieldAt: index)
+                }
                 guard field.known == .connection else { continue }
                 for token in Self.listElements(UnsafeRawBufferPointer(rebasing: bytes[field.value.range])) {
                     if keepUpgrade, ASCII.equalsLowercased(token, "upgrade") { continue }
@@ -131,6 +165,10 @@ public struct HTTPHeadSplice: Sendable {
             }
         }
         var start = 0
+        if startLine != nil {
+            segments.append(.startLine)
+            start = head.fields.first.map { Int($0.line.start) } ?? head.length - 2
+        }
         for index in removed.sorted() {
             let line = head.fields[index].line
             appendOriginal(start..<Int(line.start))
@@ -150,6 +188,17 @@ public struct HTTPHeadSplice: Sendable {
             switch segment {
             case let .original(range): original.getSlice(at: original.readerIndex + range.lowerBound, length: range.count)!
             case let .added(range): added.getSlice(at: added.readerIndex + range.lowerBound, length: range.count)!
+            case .startLine: startLine!
+            }
+        }
+    }
+
+    /// The forwarded head's length in bytes.
+    public var length: Int {
+        segments.reduce(0) { total, segment in
+            switch segment {
+            case let .original(range), let .added(range): total + range.count
+            case .startLine: total + startLine!.readableBytes
             }
         }
     }
@@ -162,6 +211,8 @@ public struct HTTPHeadSplice: Sendable {
                 original.withUnsafeReadableBytes { _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
             case let .added(range):
                 added.withUnsafeReadableBytes { _ = buffer.writeBytes(UnsafeRawBufferPointer(rebasing: $0[range])) }
+            case .startLine:
+                buffer.writeImmutableBuffer(startLine!)
             }
         }
     }
