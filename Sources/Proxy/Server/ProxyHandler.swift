@@ -498,6 +498,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 finish(exchange, status: exchange.status)
             }
             exchange = nil
+            // What was written of the response goes out before the close cuts it short.
+            context.flush()
             context.close(promise: nil)
         case let .answer(action):
             perform(action, context: context)
