@@ -46,8 +46,14 @@ public final class ScriptedUpstream: @unchecked Sendable {
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
+    /// Stops accepting. Once only: a second close could close a descriptor number that another
+    /// test's socket has been given since.
     public func shutdown() {
-        lock.withLock { stopped = true }
+        let first = lock.withLock {
+            defer { stopped = true }
+            return !stopped
+        }
+        guard first else { return }
         Glibc.shutdown(listener, Int32(SHUT_RDWR))
         close(listener)
     }
