@@ -44,17 +44,13 @@ extension HTTPHead {
     public func hasToken(_ token: StaticString, in name: HTTPHeaderName, bytes: ByteBuffer) -> Bool {
         guard firstIndex(of: name) != nil else { return false }
         return bytes.withUnsafeReadableBytes { raw in
-            for field in fields where field.known == name {
-                let value = UnsafeRawBufferPointer(rebasing: raw[field.value.range])
-                for element in value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: true) {
-                    var start = element.startIndex
-                    var end = element.endIndex
-                    while start < end, value[start] == UInt8(ascii: " ") || value[start] == UInt8(ascii: "\t") { start += 1 }
-                    while end > start, value[end - 1] == UInt8(ascii: " ") || value[end - 1] == UInt8(ascii: "\t") { end -= 1 }
-                    if ASCII.equalsLowercased(UnsafeRawBufferPointer(rebasing: value[start..<end]), token) { return true }
+            var found = false
+            for field in fields where field.known == name && !found {
+                HTTPHeadSplice.forEachListElement(UnsafeRawBufferPointer(rebasing: raw[field.value.range])) { element in
+                    if ASCII.equalsLowercased(element, token) { found = true }
                 }
             }
-            return false
+            return found
         }
     }
 

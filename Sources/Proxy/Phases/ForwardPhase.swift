@@ -53,9 +53,7 @@ struct ForwardPhase {
         if !exchange.targetIsNormalized || head.minorVersion == 0 {
             splice.replaceStartLine(exchange.method + " " + exchange.path + exchange.query + " HTTP/1.1")
         }
-        var out = allocator.buffer(capacity: splice.length)
-        splice.write(from: bytes, into: &out)
-        return out
+        return splice.makeHead(from: bytes)
     }
 
     /// How a response body reaches the client.
@@ -105,9 +103,7 @@ struct ForwardPhase {
             let reason = head.reason.count > 0 ? bytes.string(of: head.reason) : ""
             splice.replaceStartLine((exchange.head.minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ") + String(head.status) + " " + reason)
         }
-        var out = allocator.buffer(capacity: splice.length)
-        splice.write(from: bytes, into: &out)
-        return out
+        return splice.makeHead(from: bytes)
     }
 
     /// A claim as a header value: strings as they are, numbers as written, booleans, and arrays of

@@ -276,11 +276,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         let queryStart = uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.utf8.endIndex
         let rawPath = uri[..<queryStart]
         let query = uri[queryStart...]
-        let normalized = RequestPath.normalize(rawPath.utf8)
+        // Most paths are normal already: then no normalized copy is made.
+        let normalized = RequestPath.isNormal(rawPath.utf8) ? nil : RequestPath.normalize(rawPath.utf8)
 
         let path: String
         var unchanged = true
         switch normalized {
+        case nil:
+            path = String(rawPath)
         case let .success(normalizedBytes):
             unchanged = normalizedBytes.elementsEqual(rawPath.utf8)
             path = unchanged ? String(rawPath) : String(decoding: normalizedBytes, as: UTF8.self)
@@ -295,7 +298,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         // Framing was decided by the parser, which refuses every shape two parsers could read
         // differently before a request gets this far.
         machine.requestValidated(hasBody: head.framing != .none)
-        if case let .failure(problem) = normalized {
+        if case let .failure(problem)? = normalized {
             return perform(machine.answer(.badRequest("invalid request path: \(problem)")), context: context)
         }
         if case let .length(length) = head.framing, length > loop.configuration.maxBodyBytes {
