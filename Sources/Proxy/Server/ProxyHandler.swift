@@ -35,6 +35,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// What the client sent after a request to switch protocols: for the tunnel, if there is one.
     private var tunnelBytes: [ByteBuffer] = []
     private var tunnelByteCount = 0
+    /// Response bytes written to the client and not yet flushed.
+    private var unflushed = false
     private var exchange: Exchange?
     /// The upstream connection the current request uses, while the machine is forwarding.
     private var upstream: UpstreamConnection?
@@ -213,6 +215,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// Writes a response's last bytes (if any are left to write) and flushes; the next request
     /// starts only after it (see `ConnectionStateMachine.responseEndWritten`).
     private func writeEnd(_ last: ByteBuffer?, close: Bool, context: ChannelHandlerContext) {
+        unflushed = false
         if close {
             exchange = nil
             let written = context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)))
@@ -411,6 +414,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             head, bytes: bytes, exchange: exchange, isSwitch: isSwitch, body: responseBody, close: action == .writeHead(close: true),
             allocator: context.channel.allocator)
         context.write(wrapOutboundOut(clientHead), promise: nil)
+        unflushed = true
         if action == .writeHeadAndTunnel {
             context.flush()
             startTunnel(connection, exchange: exchange, context: context)
@@ -459,10 +463,20 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             context.write(wrapOutboundOut(body), promise: nil)
             var crlf = context.channel.allocator.buffer(capacity: 2)
             crlf.writeStaticString("\r\n")
-            context.writeAndFlush(wrapOutboundOut(crlf), promise: nil)
+            context.write(wrapOutboundOut(crlf), promise: nil)
         } else {
-            context.writeAndFlush(wrapOutboundOut(body), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
         }
+        // Flushed when the read is done (`upstreamReadComplete`) or the response ends: one flush
+        // for the head, body and end of a small response.
+        unflushed = true
+        if !context.channel.isWritable { connection.setReading(false) }
+    }
+
+    func upstreamReadComplete(_ connection: UpstreamConnection) {
+        guard let context, unflushed else { return }
+        unflushed = false
+        context.flush()
         if !context.channel.isWritable { connection.setReading(false) }
     }
 

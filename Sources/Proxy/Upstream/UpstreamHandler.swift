@@ -8,6 +8,8 @@ protocol UpstreamResponseDelegate: AnyObject {
     /// Body bytes as they came (chunk framing included unless the connection was asked to dechunk).
     func upstream(_ connection: UpstreamConnection, receivedBody body: ByteBuffer)
     func upstreamReceivedEnd(_ connection: UpstreamConnection)
+    /// The bytes of one read are all delivered: what was written for them may be flushed.
+    func upstreamReadComplete(_ connection: UpstreamConnection)
     /// The connection failed or closed before the response ended.
     func upstream(_ connection: UpstreamConnection, failed error: any Error)
     func upstreamWritabilityChanged(_ connection: UpstreamConnection)
@@ -152,6 +154,10 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
             fail(UpstreamError.malformedResponse(error))
             context.close(promise: nil)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection.delegate?.upstreamReadComplete(connection)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
