@@ -60,10 +60,14 @@ let package = Package(
             ],
             path: "Sources/Core",
             swiftSettings: strict),
-        // The command-line conventions both binaries share (exit codes 0 / 1 / 2).
+        // The command-line conventions both binaries share: exit codes 0 / 1 / 2, TOLLGATE_<OPTION>
+        // environment fallbacks, the operational log's format.
         .target(
             name: "CLI",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/CLI",
             swiftSettings: strict),
         .executableTarget(
@@ -140,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "ControlTests",
             dependencies: [
-                "tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "tollgate-control", "Core", "CLI", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),

@@ -83,13 +83,10 @@ struct LogOptions: ParsableArguments {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
-        guard ["json", "text"].contains(logFormat) else { throw ValidationError("--log-format must be json or text") }
-        let json = logFormat == "json"
-        var logger = Logger(label: "tollgate-control") { label in
-            json ? JSONLogHandler(label: label) as any LogHandler : StreamLogHandler.standardError(label: label)
+        guard let format = OperationalLogHandler.Format(rawValue: logFormat) else {
+            throw ValidationError("--log-format must be json or text")
         }
-        logger.logLevel = level
-        return logger
+        return Logger(label: "tollgate-control") { label in OperationalLogHandler(label: label, format: format, logLevel: level) }
     }
 }
 
