@@ -3,7 +3,7 @@ import CLI
 import Core
 
 /// `tollgate-proxy`: the sidecar. See docs and ../shared/spec/proxy.md for the contract.
-struct TollgateProxyCommand: ParsableCommand {
+struct TollgateProxyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tollgate-proxy",
         abstract: "Rate-limit and auth sidecar: routes, JWT, flags and token buckets in front of your service.",
