@@ -139,7 +139,7 @@ let package = Package(
             path: "Tests/TestSupport", swiftSettings: strict),
         // The binaries are dependencies so `swift test` builds them before the tests run them.
         .testTarget(
-            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
+            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "CLI", "TestSupport"], path: "Tests/ProxyTests",
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
