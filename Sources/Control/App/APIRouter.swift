@@ -101,7 +101,8 @@ enum Authenticator {
     }
 }
 
-/// Request ids, metrics and error rendering for every route (and for 404s).
+/// Request ids, metrics and error rendering for every route (and for 404s): handlers throw
+/// `HTTPResponseError`s (`Problem`, `OAuthError`), rendered here where the request id is known.
 struct ControlMiddleware: RouterMiddleware {
     typealias Context = ControlContext
     let metrics: ControlMetrics
@@ -120,14 +121,14 @@ struct ControlMiddleware: RouterMiddleware {
             if response.status == .internalServerError {
                 logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(error.underlyingError)"])
             }
-        } catch let problem as Problem {
-            response = problem.response(requestID: context.requestID)
-        } catch let error as OAuthError {
-            response = error.response()
         } catch let error as HTTPError {
+            // Hummingbird's own (no route: 404, a body over the limit, …), as a problem too.
             let slug = error.status == .notFound ? "not-found" : "http-\(error.status.code)"
             response = Problem(status: error.status, slug: slug, title: error.status.reasonPhrase,
                                detail: error.body ?? error.status.reasonPhrase).response(requestID: context.requestID)
+        } catch let error as any HTTPResponseError {
+            // A Problem or an OAuthError: each knows its HTTP shape.
+            response = try error.response(from: request, context: context)
         } catch {
             logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(error)"])
             response = Problem(status: .internalServerError, slug: "internal", title: "Internal error",
