@@ -34,6 +34,10 @@ let package = Package(
         // the generator itself is not a dependency (scripts/generate-openapi).
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
+        // The control plane's /metrics: swift-metrics' API (also what Hummingbird's MetricsMiddleware
+        // records through) over a swift-prometheus registry. The sidecar keeps its own shards.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries: each is a module map over a shim header, found with pkg-config.
@@ -108,6 +112,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Control",
             exclude: ["openapi-generator-config.yaml"],

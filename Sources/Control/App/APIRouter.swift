@@ -35,7 +35,11 @@ final class APIRouter {
 
     init(services: ControlServices) {
         self.services = services
-        router.add(middleware: ControlMiddleware(metrics: services.metrics, logger: services.logger))
+        // Outermost first: the metrics scope, Hummingbird's request metrics, then request ids and
+        // error rendering, so requests are counted with the status of the answer the client got.
+        router.add(middleware: RequestMetrics(services.metrics))
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ControlMiddleware(logger: services.logger))
     }
 
     func add(
@@ -101,11 +105,10 @@ enum Authenticator {
     }
 }
 
-/// Request ids, metrics and error rendering for every route (and for 404s): handlers throw
+/// Request ids and error rendering for every route (and for 404s): handlers throw
 /// `HTTPResponseError`s (`Problem`, `OAuthError`), rendered here where the request id is known.
 struct ControlMiddleware: RouterMiddleware {
     typealias Context = ControlContext
-    let metrics: ControlMetrics
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -135,11 +138,6 @@ struct ControlMiddleware: RouterMiddleware {
                                detail: "the request failed; quote request_id when reporting it").response(requestID: context.requestID)
         }
         response.headers[.requestID] = context.requestID
-        // Templates as `/v1/clients/:id` whether the route was added by hand or generated (`{id}`).
-        let route = context.endpointPath.map(Self.routeLabel) ?? "unmatched"
-        metrics.increment("tollgate_control_http_requests_total", [
-            ("route", route), ("method", request.method.rawValue), ("status", String(response.status.code)),
-        ])
         return response
     }
 
