@@ -34,7 +34,7 @@ struct CommandStorageTests {
         // From now on the database refuses new signing keys: the services start (a key exists), the rotation fails.
         let database = try await DatabaseLocation.sqlite(path: databasePath).open(logger: Logger(label: "test"))
         try await database.execute(
-            "CREATE TRIGGER refuse_keys BEFORE INSERT ON signing_keys BEGIN SELECT RAISE(ABORT, 'refused by the test'); END", [])
+            "CREATE TRIGGER refuse_keys BEFORE INSERT ON signing_keys BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
         await database.close()
         #expect(!writeAheadLogExists)
 
