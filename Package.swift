@@ -34,6 +34,10 @@ let package = Package(
         // the generator itself is not a dependency (scripts/generate-openapi).
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
+        // The control plane's /metrics: swift-metrics' API (also what Hummingbird's MetricsMiddleware
+        // records through) over a swift-prometheus registry. The sidecar keeps its own shards.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries: each is a module map over a shim header, found with pkg-config.
@@ -62,10 +66,14 @@ let package = Package(
             // The head parser, splicer and body framing run on every request: release builds skip
             // dynamic exclusivity checks here as in the proxy target (1-2% of CPU in profiles).
             swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
-        // The command-line conventions both binaries share (exit codes 0 / 1 / 2).
+        // The command-line conventions both binaries share: exit codes 0 / 1 / 2, TOLLGATE_<OPTION>
+        // environment fallbacks, the operational log's format.
         .target(
             name: "CLI",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/CLI",
             swiftSettings: strict),
         .executableTarget(
@@ -106,6 +114,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Control",
             exclude: ["openapi-generator-config.yaml"],
@@ -137,12 +147,12 @@ let package = Package(
             path: "Tests/TestSupport", swiftSettings: strict),
         // The binaries are dependencies so `swift test` builds them before the tests run them.
         .testTarget(
-            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
+            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "CLI", "TestSupport"], path: "Tests/ProxyTests",
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
             dependencies: [
-                "tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "tollgate-control", "Core", "CLI", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
