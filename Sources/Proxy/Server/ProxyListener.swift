@@ -24,9 +24,9 @@ final class ProxyListener: Service {
     static func bind(
         group: any EventLoopGroup, configuration: ProxyConfiguration, contexts: LoopContexts,
         tls: NIOSSLContext?, logger: Logger
-    ) throws -> ProxyListener {
+    ) async throws -> ProxyListener {
         let quiescing = ServerQuiescingHelper(group: group)
-        let channel = try ServerBootstrap(group: group)
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -50,7 +50,7 @@ final class ProxyListener: Service {
                 }
             }
             .bind(host: configuration.listen.host, port: configuration.listen.port)
-            .wait()
+            .get()
         return ProxyListener(channel: channel, quiescing: quiescing, drainTimeout: configuration.drainTimeout, logger: logger)
     }
 
