@@ -37,6 +37,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var tunnelByteCount = 0
     /// Response bytes written to the client and not yet flushed.
     private var unflushed = false
+    /// The response head, held until its first body bytes or its end arrive (usually in the same
+    /// read), so both go out as one buffer.
+    private var pendingHead: ByteBuffer?
     private var exchange: Exchange?
     /// The upstream connection the current request uses, while the machine is forwarding.
     private var upstream: UpstreamConnection?
@@ -46,6 +49,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var draining = false
     /// The loop's idle sweep reads it (`IdleConnections`).
     var lastRead = NIODeadline.now()
+    /// The loop's deadline sweep reads it (`UpstreamDeadlines`).
+    var upstreamDeadline: NIODeadline?
 
     init(loop: LoopContext, isTLS: Bool) {
         self.loop = loop
@@ -61,12 +66,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
         loop.openConnections += 1
         loop.idleConnections.add(self)
+        loop.deadlines.add(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         loop.openConnections -= 1
         loop.idleConnections.remove(self)
+        loop.deadlines.remove(self)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -195,6 +202,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 finish(exchange, status: exchange.status)
             }
             exchange = nil
+            writePendingHead(context: context)
+            context.flush()
             context.close(promise: nil)
         case let .write(problem, close, abandon):
             loop.deadlines.clear(self)
@@ -216,6 +225,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     /// starts only after it (see `ConnectionStateMachine.responseEndWritten`).
     private func writeEnd(_ last: ByteBuffer?, close: Bool, context: ChannelHandlerContext) {
         unflushed = false
+        var last = last
+        if var head = pendingHead {
+            // A response without a body (or whose end came with its head): the head is the last write.
+            pendingHead = nil
+            if let end = last { head.writeImmutableBuffer(end) }
+            last = head
+        }
         if close {
             exchange = nil
             let written = context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)))
@@ -413,11 +429,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         let clientHead = ForwardPhase.clientHead(
             head, bytes: bytes, exchange: exchange, isSwitch: isSwitch, body: responseBody, close: action == .writeHead(close: true),
             allocator: context.channel.allocator)
-        context.write(wrapOutboundOut(clientHead), promise: nil)
-        unflushed = true
         if action == .writeHeadAndTunnel {
-            context.flush()
+            context.writeAndFlush(wrapOutboundOut(clientHead), promise: nil)
             startTunnel(connection, exchange: exchange, context: context)
+        } else {
+            pendingHead = clientHead
+            unflushed = true
         }
     }
 
@@ -456,6 +473,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             // A close-delimited body to an HTTP/1.1 client: each read one chunk (never an empty
             // one, which would end the body).
             guard body.readableBytes > 0 else { return }
+            writePendingHead(context: context)
             var size = context.channel.allocator.buffer(capacity: 18)
             size.writeString(String(body.readableBytes, radix: 16))
             size.writeStaticString("\r\n")
@@ -464,7 +482,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             var crlf = context.channel.allocator.buffer(capacity: 2)
             crlf.writeStaticString("\r\n")
             context.write(wrapOutboundOut(crlf), promise: nil)
+        } else if var head = pendingHead, body.readableBytes <= head.writableBytes {
+            // A small body joins its head: one buffer, one write.
+            pendingHead = nil
+            head.writeImmutableBuffer(body)
+            context.write(wrapOutboundOut(head), promise: nil)
         } else {
+            writePendingHead(context: context)
             context.write(wrapOutboundOut(body), promise: nil)
         }
         // Flushed when the read is done (`upstreamReadComplete`) or the response ends: one flush
@@ -473,8 +497,15 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         if !context.channel.isWritable { connection.setReading(false) }
     }
 
+    private func writePendingHead(context: ChannelHandlerContext) {
+        guard let head = pendingHead else { return }
+        pendingHead = nil
+        context.write(wrapOutboundOut(head), promise: nil)
+    }
+
     func upstreamReadComplete(_ connection: UpstreamConnection) {
         guard let context, unflushed else { return }
+        writePendingHead(context: context)
         unflushed = false
         context.flush()
         if !context.channel.isWritable { connection.setReading(false) }
@@ -516,6 +547,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             }
             exchange = nil
             // What was written of the response goes out before the close cuts it short.
+            writePendingHead(context: context)
             context.flush()
             context.close(promise: nil)
         case let .answer(action):
