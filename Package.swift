@@ -50,6 +50,14 @@ let package = Package(
             name: "CPCRE2", path: "Sources/CPCRE2", pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"])]),
 
+        // The data path's own event loop (issue 16, docs/architecture.md): epoll, timer wheel, slab
+        // pool, over Glibc and a small C shim; no NIO. Release builds skip dynamic exclusivity checks
+        // as the proxy does (its state lives in class properties touched on every event).
+        .target(name: "CEventLoopShim", path: "Sources/CEventLoopShim"),
+        .target(
+            name: "TollgateLoop", dependencies: ["CEventLoopShim"], path: "Sources/Loop",
+            swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+
         .target(
             name: "Core",
             dependencies: [
@@ -136,6 +144,10 @@ let package = Package(
         // The binaries are dependencies so `swift test` builds them before the tests run them.
         .testTarget(
             name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
+            swiftSettings: strict),
+        // The loop's tests.
+        .testTarget(
+            name: "LoopTests", dependencies: ["TollgateLoop", "CEventLoopShim"], path: "Tests/LoopTests",
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
