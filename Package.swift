@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "tollgate-proxy", targets: ["tollgate-proxy"]),
         .executable(name: "tollgate-control", targets: ["tollgate-control"]),
+        // Bench and test tool: TollgateLoop as a bare L4 forwarder (bench/run-proxy-bench.sh, issue 16).
+        .executable(name: "tollgate-loop-l4", targets: ["tollgate-loop-l4"]),
         .library(name: "Core", targets: ["Core"]),
     ],
     dependencies: [
@@ -57,6 +59,10 @@ let package = Package(
         .target(
             name: "TollgateLoop", dependencies: ["CEventLoopShim"], path: "Sources/Loop",
             swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // Needs only TollgateLoop, so it adds seconds to a build, not minutes.
+        .executableTarget(
+            name: "tollgate-loop-l4", dependencies: ["TollgateLoop"], path: "Sources/LoopL4Forwarder",
+            swiftSettings: strict),
 
         .target(
             name: "Core",
@@ -145,9 +151,9 @@ let package = Package(
         .testTarget(
             name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
             swiftSettings: strict),
-        // The loop's tests.
+        // The loop's tests; the leak test runs the built tollgate-loop-l4 in its own process.
         .testTarget(
-            name: "LoopTests", dependencies: ["TollgateLoop", "CEventLoopShim"], path: "Tests/LoopTests",
+            name: "LoopTests", dependencies: ["TollgateLoop", "CEventLoopShim", "tollgate-loop-l4"], path: "Tests/LoopTests",
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
