@@ -49,6 +49,13 @@ public protocol LoopHandler: AnyObject {
     func timerFired(tag: UInt8, reactor: Reactor)
     /// The loop stops: close everything, give buffers back, `remove` yourself.
     func shutdown(reactor: Reactor)
+    /// Asked for with `runAtEndOfTurn`: this turn's events and timers are all handled (e.g. write
+    /// the Redis commands the turn's requests made, in one write).
+    func turnEnded(tag: UInt8, reactor: Reactor)
+}
+
+extension LoopHandler {
+    public func turnEnded(tag: UInt8, reactor: Reactor) {}
 }
 
 /// A handler's place in its loop. Events and timers carry it as a token (slot, generation, tag),
@@ -89,6 +96,8 @@ public final class Reactor {
     private let eventCapacity: Int32
     private var wheel: TimerWheel
     private var expired: [UInt64] = []
+    private var endOfTurn: [UInt64] = []
+    private var endOfTurnRunning: [UInt64] = []
 
     private struct Entry {
         var handler: (any LoopHandler)?
@@ -117,6 +126,8 @@ public final class Reactor {
         now = tg_monotonic_ms()
         wheel = TimerWheel(slotCount: configuration.timerSlots, now: now)
         expired.reserveCapacity(64)
+        endOfTurn.reserveCapacity(16)
+        endOfTurnRunning.reserveCapacity(16)
         let added = tg_epoll_ctl(fd, 1, signal.eventFD, Readiness.epollIn | Readiness.epollET, Self.signalToken)
         if added < 0 {
             Socket.close(fd)
@@ -189,6 +200,30 @@ public final class Reactor {
 
     public var scheduledTimers: Int { wheel.count }
 
+    // MARK: End of turn
+
+    /// `handler.turnEnded(tag:)` once this turn's events and timers are handled: once per call (a
+    /// handler that wants one call per turn keeps a flag); asked from `turnEnded` itself, it runs
+    /// again before the loop sleeps.
+    public func runAtEndOfTurn(_ handler: HandlerID, tag: UInt8 = 0) {
+        endOfTurn.append(handler.token(tag: tag))
+    }
+
+    private func runEndOfTurn() {
+        while !endOfTurn.isEmpty {
+            swap(&endOfTurn, &endOfTurnRunning)
+            var index = 0
+            while index < endOfTurnRunning.count {
+                let token = endOfTurnRunning[index]
+                index += 1
+                if let handler = handler(for: token) {
+                    handler.turnEnded(tag: UInt8(truncatingIfNeeded: token >> 56), reactor: self)
+                }
+            }
+            endOfTurnRunning.removeAll(keepingCapacity: true)
+        }
+    }
+
     // MARK: Running
 
     /// Runs until a `.stop` request (from `signal`, any thread) or `stop()` (this thread); then
@@ -214,6 +249,7 @@ public final class Reactor {
                 }
             }
             if wheel.count > 0 { fireTimers() }
+            if !endOfTurn.isEmpty { runEndOfTurn() }
         }
         shutdownHandlers()
     }

@@ -158,4 +158,35 @@ private final class PairEcho: LoopHandler {
         loop.join()
         #expect(tags.withLock { $0 } == [4, 5, 9])
     }
+
+    @Test func endOfTurnRunsAfterTheTurnsTimersAndAgainWhenAskedFromItself() throws {
+        final class Recorder: LoopHandler {
+            var id: HandlerID?
+            var log: [String] = []
+            func ready(_ readiness: Readiness, tag: UInt8, reactor: Reactor) {}
+            func timerFired(tag: UInt8, reactor: Reactor) {
+                log.append("timer \(tag)")
+                if tag == 1 { reactor.runAtEndOfTurn(id!, tag: 5) }
+                if tag == 9 { reactor.stop() }
+            }
+            func turnEnded(tag: UInt8, reactor: Reactor) {
+                log.append("end \(tag)")
+                if tag == 5 { reactor.runAtEndOfTurn(id!, tag: 6) }
+            }
+            func shutdown(reactor: Reactor) { reactor.remove(id!) }
+        }
+        let log = Mutex<[String]>([])
+        let loop = EventLoopThread(name: "end-of-turn") { signal in
+            let reactor = try! Reactor(signal: signal)
+            let recorder = Recorder()
+            recorder.id = reactor.add(recorder)
+            reactor.schedule(after: 1, for: recorder.id!, tag: 1)
+            reactor.schedule(after: 1, for: recorder.id!, tag: 2)
+            reactor.schedule(after: 50, for: recorder.id!, tag: 9)
+            reactor.run()
+            log.withLock { $0 = recorder.log }
+        }
+        loop.join()
+        #expect(log.withLock { $0 } == ["timer 1", "timer 2", "end 5", "end 6", "timer 9"])
+    }
 }
