@@ -59,6 +59,10 @@ let package = Package(
         .target(
             name: "TollgateLoop", dependencies: ["CEventLoopShim"], path: "Sources/Loop",
             swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // Redis on the loop: hiredis's reader and formatter over a non-blocking TollgateLoop socket.
+        .target(
+            name: "TollgateLoopRedis", dependencies: ["TollgateLoop", "CHiredis"], path: "Sources/LoopRedis",
+            swiftSettings: strict),
         // Needs only TollgateLoop, so it adds seconds to a build, not minutes.
         .executableTarget(
             name: "tollgate-loop-l4", dependencies: ["TollgateLoop"], path: "Sources/LoopL4Forwarder",
@@ -151,9 +155,12 @@ let package = Package(
         .testTarget(
             name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
             swiftSettings: strict),
-        // The loop's tests; the leak test runs the built tollgate-loop-l4 in its own process.
+        // The loop's tests; the leak test runs the built tollgate-loop-l4 in its own process, the
+        // Redis tests a real redis-server (TestSupport).
         .testTarget(
-            name: "LoopTests", dependencies: ["TollgateLoop", "CEventLoopShim", "tollgate-loop-l4"], path: "Tests/LoopTests",
+            name: "LoopTests",
+            dependencies: ["TollgateLoop", "TollgateLoopRedis", "CEventLoopShim", "tollgate-loop-l4", "TestSupport"],
+            path: "Tests/LoopTests",
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
