@@ -189,4 +189,55 @@ private final class PairEcho: LoopHandler {
         loop.join()
         #expect(log.withLock { $0 } == ["timer 1", "timer 2", "end 5", "end 6", "timer 9"])
     }
+
+    @Test func watchRewatchAndUnwatchReEvaluateTheEdgeAndReportMisuse() throws {
+        final class Watcher: LoopHandler {
+            var id: HandlerID?
+            let fd: Int32
+            var log: [String] = []
+            init(fd: Int32) { self.fd = fd }
+            func ready(_ readiness: Readiness, tag: UInt8, reactor: Reactor) {
+                if readiness.isReadable { log.append("readable \(tag)") }
+                if log.count == 1 {
+                    // Interest changed to the same readable bytes: MOD re-evaluates, a new edge comes.
+                    log.append("rewatch \(reactor.rewatch(fd, for: id!, tag: 2, interest: .readable))")
+                } else if log.count == 3 {
+                    log.append("unwatch \(reactor.unwatch(fd))")
+                    log.append("unwatch again \(reactor.unwatch(fd))")
+                    log.append("rewatch unwatched \(reactor.rewatch(fd, for: id!, tag: 3, interest: .readable))")
+                    // Registered again: the bytes still unread are reported at once.
+                    log.append("watch \(reactor.watch(fd, for: id!, tag: 4, interest: .readable))")
+                } else if log.count == 8 {
+                    reactor.stop()
+                }
+            }
+            func timerFired(tag: UInt8, reactor: Reactor) {
+                log.append("gave up waiting")
+                reactor.stop()
+            }
+            func shutdown(reactor: Reactor) { reactor.remove(id!) }
+        }
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &pair) == 0)
+        // Bytes waiting before the loop starts, never read: every (re-)registration sees them.
+        #expect(send(pair[0], "x", 1, 0) == 1)
+        let theirs = pair[1]
+        let log = Mutex<[String]>([])
+        let loop = EventLoopThread(name: "rewatch") { signal in
+            let reactor = try! Reactor(signal: signal)
+            let watcher = Watcher(fd: theirs)
+            watcher.id = reactor.add(watcher)
+            reactor.watch(theirs, for: watcher.id!, tag: 1, interest: .readable)
+            reactor.schedule(after: 10_000, for: watcher.id!)  // a missing event fails the test, never hangs it
+            reactor.run()
+            log.withLock { $0 = watcher.log }
+        }
+        loop.join()
+        close(pair[0])
+        close(pair[1])
+        #expect(log.withLock { $0 } == [
+            "readable 1", "rewatch 0", "readable 2", "unwatch 0", "unwatch again \(-ENOENT)",
+            "rewatch unwatched \(-ENOENT)", "watch 0", "readable 4",
+        ])
+    }
 }
