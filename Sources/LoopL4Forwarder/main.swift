@@ -74,7 +74,7 @@ signal(SIGPIPE, SIG_IGN)
 // Every listener is made here, before any loop starts: a port in use is one clear line and exit 2.
 var listeners: [[Int32]] = Array(repeating: [], count: threads)
 var resolved: [IPv4Endpoint] = []
-for (index, forward) in forwards.enumerated() {
+for forward in forwards {
     var port = forward.listen.port
     for thread in 0..<threads {
         do {
@@ -86,7 +86,6 @@ for (index, forward) in forwards.enumerated() {
         }
     }
     resolved.append(forward.listen.with(port: port))
-    _ = index
 }
 
 struct LoopReport: Sendable {

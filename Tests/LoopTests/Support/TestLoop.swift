@@ -1,6 +1,10 @@
 import Synchronization
 import TollgateLoop
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A loop on its own thread for a test: an L4 forwarder or an echo server on a listener the test
 /// made, and, once stopped, what the loop's pool and forwarder counted.
 final class TestLoop: Sendable {
@@ -111,7 +115,3 @@ final class TestLoop: Sendable {
         return (TestLoop(.echo(listener: listener)), Socket.localPort(listener)!)
     }
 }
-
-#if canImport(Glibc)
-    import Glibc
-#endif
