@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "tollgate-proxy", targets: ["tollgate-proxy"]),
         .executable(name: "tollgate-control", targets: ["tollgate-control"]),
+        // Bench and test tool: TollgateLoop as a bare L4 forwarder (bench/run-proxy-bench.sh, issue 16).
+        .executable(name: "tollgate-loop-l4", targets: ["tollgate-loop-l4"]),
         .library(name: "Core", targets: ["Core"]),
     ],
     dependencies: [
@@ -53,6 +55,22 @@ let package = Package(
         .systemLibrary(
             name: "CPCRE2", path: "Sources/CPCRE2", pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"])]),
+
+        // The data path's own event loop (issue 16, docs/architecture.md): epoll, timer wheel, slab
+        // pool, over Glibc and a small C shim; no NIO. Release builds skip dynamic exclusivity checks
+        // as the proxy does (its state lives in class properties touched on every event).
+        .target(name: "CEventLoopShim", path: "Sources/CEventLoopShim"),
+        .target(
+            name: "TollgateLoop", dependencies: ["CEventLoopShim"], path: "Sources/Loop",
+            swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // Redis on the loop: hiredis's reader and formatter over a non-blocking TollgateLoop socket.
+        .target(
+            name: "TollgateLoopRedis", dependencies: ["TollgateLoop", "CHiredis"], path: "Sources/LoopRedis",
+            swiftSettings: strict),
+        // Needs only TollgateLoop, so it adds seconds to a build, not minutes.
+        .executableTarget(
+            name: "tollgate-loop-l4", dependencies: ["TollgateLoop"], path: "Sources/LoopL4Forwarder",
+            swiftSettings: strict),
 
         .target(
             name: "Core",
@@ -148,6 +166,13 @@ let package = Package(
         // The binaries are dependencies so `swift test` builds them before the tests run them.
         .testTarget(
             name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "CLI", "TestSupport"], path: "Tests/ProxyTests",
+            swiftSettings: strict),
+        // The loop's tests; the leak test runs the built tollgate-loop-l4 in its own process, the
+        // Redis tests a real redis-server (TestSupport).
+        .testTarget(
+            name: "LoopTests",
+            dependencies: ["TollgateLoop", "TollgateLoopRedis", "CEventLoopShim", "tollgate-loop-l4", "TestSupport"],
+            path: "Tests/LoopTests",
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
