@@ -10,8 +10,9 @@ enum SQLValue: Sendable, Hashable {
 /// A statement with its parameters kept apart from its text. Stores write it as a string with
 /// `\(bind: value)` where a parameter goes; each engine writes its own placeholder there when it
 /// runs the statement (`?` for SQLite, `$1`, `$2`… for PostgreSQL). Nothing scans SQL text for
-/// placeholders, so a `?` in a literal or a PostgreSQL `?` operator is only text, and a value can
-/// only reach the database as a parameter: there is no interpolation of plain strings.
+/// placeholders, so a `?` in a literal or a PostgreSQL `?` operator is only text. A plain string
+/// cannot be interpolated: a value goes in as `\(bind:)`, and text the code itself chose (a column
+/// list, a table name) as `\(raw:)`, which says so where it is written.
 struct SQLQuery: Sendable, Hashable, ExpressibleByStringInterpolation {
     /// The text around the parameters: `fragments.count == binds.count + 1`.
     private(set) var fragments: [String]
