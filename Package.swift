@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "tollgate-proxy", targets: ["tollgate-proxy"]),
         .executable(name: "tollgate-control", targets: ["tollgate-control"]),
+        // Bench and test tool: TollgateLoop as a bare L4 forwarder (bench/run-proxy-bench.sh, issue 16).
+        .executable(name: "tollgate-loop-l4", targets: ["tollgate-loop-l4"]),
         .library(name: "Core", targets: ["Core"]),
     ],
     dependencies: [
@@ -34,6 +36,10 @@ let package = Package(
         // the generator itself is not a dependency (scripts/generate-openapi).
         .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
         .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
+        // The control plane's /metrics: swift-metrics' API (also what Hummingbird's MetricsMiddleware
+        // records through) over a swift-prometheus registry. The sidecar keeps its own shards.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System libraries: each is a module map over a shim header, found with pkg-config.
@@ -50,6 +56,22 @@ let package = Package(
             name: "CPCRE2", path: "Sources/CPCRE2", pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"])]),
 
+        // The data path's own event loop (issue 16, docs/architecture.md): epoll, timer wheel, slab
+        // pool, over Glibc and a small C shim; no NIO. Release builds skip dynamic exclusivity checks
+        // as the proxy does (its state lives in class properties touched on every event).
+        .target(name: "CEventLoopShim", path: "Sources/CEventLoopShim"),
+        .target(
+            name: "TollgateLoop", dependencies: ["CEventLoopShim"], path: "Sources/Loop",
+            swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // Redis on the loop: hiredis's reader and formatter over a non-blocking TollgateLoop socket.
+        .target(
+            name: "TollgateLoopRedis", dependencies: ["TollgateLoop", "CHiredis"], path: "Sources/LoopRedis",
+            swiftSettings: strict),
+        // Needs only TollgateLoop, so it adds seconds to a build, not minutes.
+        .executableTarget(
+            name: "tollgate-loop-l4", dependencies: ["TollgateLoop"], path: "Sources/LoopL4Forwarder",
+            swiftSettings: strict),
+
         .target(
             name: "Core",
             dependencies: [
@@ -59,11 +81,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Core",
-            swiftSettings: strict),
-        // The command-line conventions both binaries share (exit codes 0 / 1 / 2).
+            // The head parser, splicer and body framing run on every request: release builds skip
+            // dynamic exclusivity checks here as in the proxy target (1-2% of CPU in profiles).
+            swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
+        // The command-line conventions both binaries share: exit codes 0 / 1 / 2, TOLLGATE_<OPTION>
+        // environment fallbacks, the operational log's format.
         .target(
             name: "CLI",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Sources/CLI",
             swiftSettings: strict),
         .executableTarget(
@@ -104,6 +132,8 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Sources/Control",
             exclude: ["openapi-generator-config.yaml"],
@@ -135,12 +165,19 @@ let package = Package(
             path: "Tests/TestSupport", swiftSettings: strict),
         // The binaries are dependencies so `swift test` builds them before the tests run them.
         .testTarget(
-            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "TestSupport"], path: "Tests/ProxyTests",
+            name: "ProxyTests", dependencies: ["tollgate-proxy", "Core", "CLI", "TestSupport"], path: "Tests/ProxyTests",
+            swiftSettings: strict),
+        // The loop's tests; the leak test runs the built tollgate-loop-l4 in its own process, the
+        // Redis tests a real redis-server (TestSupport).
+        .testTarget(
+            name: "LoopTests",
+            dependencies: ["TollgateLoop", "TollgateLoopRedis", "CEventLoopShim", "tollgate-loop-l4", "TestSupport"],
+            path: "Tests/LoopTests",
             swiftSettings: strict),
         .testTarget(
             name: "ControlTests",
             dependencies: [
-                "tollgate-control", "Core", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                "tollgate-control", "Core", "CLI", "TestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),

@@ -6,6 +6,8 @@
 #   and the ceilings (CEILINGS=1, the default; issue 15):
 #   (d) nginx `stream`: an L4 TCP proxy, one upstream connection per client connection,
 #   (e) l4-forwarder (Benchmarks/Sources/l4-forwarder): a minimal SwiftNIO TCP forwarder, no HTTP work,
+#   (f) tollgate-loop-l4 (Sources/LoopL4Forwarder, LOOP_L4=1 with CEILINGS=1; issue 16): the same
+#       forwarding on TollgateLoop, the sidecar's own epoll loop, no NIO,
 # all on this machine, on 127.0.0.1 only. Every wrk run is bounded by its --duration.
 #
 # Usage: bench/run-proxy-bench.sh [--no-build]
@@ -15,9 +17,10 @@
 #   PROXY_THREADS=2                         tollgate-proxy --threads, and nginx proxy worker_processes
 #   UPSTREAM_WORKERS=2                      worker_processes of the upstream nginx
 #   BASE_PORT=18310                         upstream, proxy, proxy admin, nginx proxy use BASE_PORT..BASE_PORT+3,
-#                                           nginx stream and l4-forwarder BASE_PORT+6 and +7
+#                                           nginx stream and l4-forwarder BASE_PORT+6 and +7, tollgate-loop-l4 +8
 #   ROUNDS=1                                rounds of (b) plain route, (c), (d), (e), alternated; medians of the ratios
-#   CEILINGS=1                              0 leaves out (d) and (e)
+#   CEILINGS=1                              0 leaves out (d), (e) and (f)
+#   LOOP_L4=1                               0 leaves out (f) (only with CEILINGS=1)
 #   FORWARDER_RECV=adaptive:1024,2048,65536 l4-forwarder's receive allocator (or fixed:SIZE)
 #   QUIET_TIMEOUT=120                       before each target, wait up to this many seconds for the machine to be
 #                                           idle (< 25% of a core busy for 1 s); a run that other work still
@@ -26,7 +29,7 @@
 # Needs root (or sudo) only when nginx, wrk, curl or libnginx-mod-stream must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here) and with one local: true limit, HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here) and with one local: true limit, HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
 
 build=1
 for arg in "$@"; do
@@ -50,6 +53,8 @@ RATELIMIT_ROUNDS="${RATELIMIT_ROUNDS:-3}"
 ROUNDS="${ROUNDS:-1}"
 CEILINGS="${CEILINGS:-1}"
 FORWARDER_RECV="${FORWARDER_RECV:-adaptive:1024,2048,65536}"
+LOOP_L4="${LOOP_L4:-1}"
+if [ "$CEILINGS" != "1" ]; then LOOP_L4=0; fi
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESULTS_DIR="${RESULTS_DIR:-$repo/bench/results}"
@@ -57,6 +62,8 @@ scratch="$repo/.build-bench"
 proxy_bin="$scratch/release/tollgate-proxy"
 # The NIO forwarder lives in the Benchmarks package (its own Package.swift), so CI never builds it.
 forwarder_bin="$repo/Benchmarks/.build-bench/release/l4-forwarder"
+# The loop's forwarder is a product of the root package (it needs only TollgateLoop, no NIO).
+loop_l4_bin="$scratch/release/tollgate-loop-l4"
 stream_module=/usr/lib/nginx/modules/ngx_stream_module.so
 
 log() { echo "run-proxy-bench: $*" >&2; }
@@ -104,6 +111,16 @@ if ((build)); then
     log "building, in Benchmarks/: ${forwarder_build_cmd[*]}"
     (cd "$repo/Benchmarks" && "${forwarder_build_cmd[@]}") >&2
   fi
+  # --- (f) tollgate-loop-l4 (issue 16) ---
+  if [ "$LOOP_L4" = "1" ]; then
+    loop_l4_build_cmd=(swift build -c release --product tollgate-loop-l4 --scratch-path .build-bench)
+    log "building: ${loop_l4_build_cmd[*]}"
+    (cd "$repo" && "${loop_l4_build_cmd[@]}") >&2
+  fi
+  # --- end (f) ---
+fi
+if [ "$LOOP_L4" = "1" ]; then
+  [ -x "$loop_l4_bin" ] || die "$loop_l4_bin is missing: build it with 'swift build -c release --product tollgate-loop-l4 --scratch-path .build-bench', drop --no-build, or set LOOP_L4=0"
 fi
 if [ "$CEILINGS" = "1" ]; then
   [ -x "$forwarder_bin" ] || die "$forwarder_bin is missing: build it with 'cd Benchmarks && swift build -c release --product l4-forwarder --scratch-path .build-bench', drop --no-build, or set CEILINGS=0"
@@ -122,9 +139,10 @@ redis_port=$((BASE_PORT + 4))
 haproxy_port=$((BASE_PORT + 5))
 stream_port=$((BASE_PORT + 6))
 forwarder_port=$((BASE_PORT + 7))
-for port in "$upstream_port" "$proxy_port" "$admin_port" "$nginx_proxy_port" "$redis_port" "$haproxy_port" "$stream_port" "$forwarder_port"; do
+loop_l4_port=$((BASE_PORT + 8))
+for port in "$upstream_port" "$proxy_port" "$admin_port" "$nginx_proxy_port" "$redis_port" "$haproxy_port" "$stream_port" "$forwarder_port" "$loop_l4_port"; do
   if [ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]; then
-    die "port $port on this machine is in use; set BASE_PORT to a free range (8 ports)"
+    die "port $port on this machine is in use; set BASE_PORT to a free range (9 ports)"
   fi
 done
 
@@ -483,6 +501,17 @@ if [ "$CEILINGS" = "1" ]; then
   started+=("$forwarder_pid")
   wait_http "http://127.0.0.1:$forwarder_port/" "$forwarder_pid" || die "l4-forwarder did not start: $(cat "$work/forwarder.stderr")"
 fi
+# --- (f) tollgate-loop-l4 (issue 16): started beside the other ceilings ---
+loop_l4_summary=()
+if [ "$LOOP_L4" = "1" ]; then
+  loop_l4_cmd=("$loop_l4_bin" --listen "127.0.0.1:$loop_l4_port" --upstream "127.0.0.1:$upstream_port" --threads "$PROXY_THREADS")
+  log "tollgate-loop-l4: ${loop_l4_cmd[*]}"
+  "${loop_l4_cmd[@]}" </dev/null >"$work/loop-l4.stdout" 2>"$work/loop-l4.stderr" &
+  loop_l4_pid=$!
+  started+=("$loop_l4_pid")
+  wait_http "http://127.0.0.1:$loop_l4_port/" "$loop_l4_pid" || die "tollgate-loop-l4 did not start: $(cat "$work/loop-l4.stderr")"
+fi
+# --- end (f) ---
 
 ceiling_summary=()
 ceiling_cpu=()
@@ -501,6 +530,13 @@ for round in $(seq 1 "$ROUNDS"); do
     stream_rps="$last_rps" stream_cpu="$last_cpu_per_request"
     run_target "l4-forwarder (SwiftNIO, L4)$suffix" "http://127.0.0.1:$forwarder_port/" "$forwarder_pid"
     forwarder_rps="$last_rps" forwarder_cpu="$last_cpu_per_request"
+    # --- (f) tollgate-loop-l4, in the same round, right after the other two L4 ceilings ---
+    if [ "$LOOP_L4" = "1" ]; then
+      run_target "tollgate-loop-l4 (TollgateLoop, L4)$suffix" "http://127.0.0.1:$loop_l4_port/" "$loop_l4_pid"
+      loop_l4_summary+=("$(awk -v r="$round" -v l="$last_rps" -v s="$stream_rps" -v f="$forwarder_rps" -v lc="$last_cpu_per_request" -v sc="$stream_cpu" -v fc="$forwarder_cpu" \
+        'BEGIN { printf "%d %.0f %.0f %.0f %.3f %.3f %.1f %.1f %.1f", r, l, s, f, l / s, l / f, lc, sc, fc }')")
+    fi
+    # --- end (f) ---
     ceiling_summary+=("$(awk -v r="$round" -v p="$plain_rps" -v n="$pass_rps" -v s="$stream_rps" -v f="$forwarder_rps" \
       'BEGIN { printf "%d %.0f %.0f %.0f %.0f %.3f %.3f %.3f %.3f %.3f", r, p, n, s, f, p / n, p / s, p / f, f / n, f / s }')")
     # CPU time per request of each target (its own utime+stime over the requests served) depends
@@ -516,6 +552,13 @@ if [ "$CEILINGS" = "1" ]; then
   stop_pid "$stream_pid"
   stop_pid "$forwarder_pid"
 fi
+# --- (f) ---
+loop_l4_stats=""
+if [ "$LOOP_L4" = "1" ]; then
+  stop_pid "$loop_l4_pid"
+  loop_l4_stats="$(cat "$work/loop-l4.stdout" 2>/dev/null || true)"
+fi
+# --- end (f) ---
 
 # --- rate-limit targets (RATELIMIT=1) ------------------------------------------------------------------
 ratelimit_notes=()
@@ -704,6 +747,22 @@ report="$RESULTS_DIR/proxy-$stamp.md"
     echo "(Benchmarks/Sources/l4-forwarder, release build in Benchmarks/.build-bench, sha256 $(sha256sum "$forwarder_bin" | cut -c1-12))."
     echo
   fi
+  # --- (f) tollgate-loop-l4 (issue 16) ---
+  if ((${#loop_l4_summary[@]})); then
+    echo "## The loop's ceiling: tollgate-loop-l4 ÷ nginx stream, ÷ l4-forwarder (LOOP_L4=1, issue 16)"
+    echo
+    echo "req/s per round (measured right after nginx stream and l4-forwarder in the same round), ratios within"
+    echo "the round, and CPU µs per request of each (its own user+system time over the requests it served):"
+    echo
+    echo "| round | loop-l4 | nginx stream | l4-forwarder (NIO) | loop ÷ stream | loop ÷ NIO forwarder | loop µs/req | stream µs/req | NIO µs/req |"
+    echo "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    printf '%s\n' "${loop_l4_summary[@]}" | table_with_medians
+    echo
+    echo "tollgate-loop-l4: \`${loop_l4_cmd[*]/#"$repo"\//}\` (Sources/LoopL4Forwarder on Sources/Loop, release"
+    echo "build in .build-bench, sha256 $(sha256sum "$loop_l4_bin" | cut -c1-12)). Its exit line: \`${loop_l4_stats:-none}\`"
+    echo
+  fi
+  # --- end (f) ---
   echo "RSS is VmRSS and peak is VmHWM from /proc/PID/status, read right after the target's run (before it"
   echo "was stopped); for nginx, the master plus its workers, summed (so 'peak' is a sum of each process's peak)."
   echo "The upstream row's RSS is the upstream nginx's. Latencies are wrk's (--latency, uncorrected)."
@@ -748,6 +807,7 @@ kernel does inside the target's send calls."
   if ((build)); then
     echo "swift build -c release --product tollgate-proxy --scratch-path .build-bench"
     if [ "$CEILINGS" = "1" ]; then echo "(cd Benchmarks && swift build -c release --product l4-forwarder --scratch-path .build-bench)"; fi
+    if [ "$LOOP_L4" = "1" ]; then echo "swift build -c release --product tollgate-loop-l4 --scratch-path .build-bench"; fi
   fi
   echo "# upstream"
   echo "nginx -p \$TMP/upstream -e \$TMP/upstream/error.log -c \$TMP/upstream/nginx.conf -g 'daemon off;'"
@@ -761,6 +821,10 @@ kernel does inside the target's send calls."
     echo "# (e) l4-forwarder"
     echo "${forwarder_cmd[*]/#"$repo"\//}"
   fi
+  if [ "$LOOP_L4" = "1" ]; then
+    echo "# (f) tollgate-loop-l4"
+    echo "${loop_l4_cmd[*]/#"$repo"\//}"
+  fi
   if [ "$WARMUP" != "0" ]; then
     echo "# before each target, an unrecorded warm-up"
     echo "wrk -t$THREADS -c$CONNECTIONS -d$WARMUP URL"
@@ -773,6 +837,7 @@ kernel does inside the target's send calls."
     echo "$(wrk_cmd http://127.0.0.1:$stream_port/)    # (d)"
     echo "$(wrk_cmd http://127.0.0.1:$forwarder_port/)    # (e)"
   fi
+  if [ "$LOOP_L4" = "1" ]; then echo "$(wrk_cmd http://127.0.0.1:$loop_l4_port/)    # (f)"; fi
   echo '```'
   echo
   echo "Upstream nginx.conf:"
@@ -862,5 +927,6 @@ echo
 echo "$table"
 echo
 sed -n '/^## The ceilings/,/^nginx stream and l4-forwarder do no HTTP work/p' "$report" | sed '$d'
+if [ "$LOOP_L4" = "1" ]; then sed -n "/^## The loop's ceiling/,/^tollgate-loop-l4: /p" "$report" | sed '$d'; fi
 if ((${#busy_warnings[@]})); then printf 'WARNING: %s\n' "${busy_warnings[@]}"; echo; fi
 echo "written: ${report#"$repo"/}"

@@ -4,10 +4,13 @@ import Foundation
 /// Runs a command with Tollgate's exit-code contract, which scripts rely on:
 /// 0 success (and `--help`), 1 the command ran and failed (e.g. an invalid policy set),
 /// 2 usage error (unknown flag, missing or extra argument) — not ArgumentParser's default 64.
+///
+/// Async all the way down: `main.swift` awaits this, and an `AsyncParsableCommand` is awaited in
+/// the main task, so no command bridges to async code with a semaphore.
 public enum CommandLineMain {
     public static let usageError: Int32 = 2
 
-    public static func run<Root: ParsableCommand>(_ root: Root.Type, arguments: [String]? = nil) -> Never {
+    public static func run<Root: ParsableCommand>(_ root: Root.Type, arguments: [String]? = nil) async -> Never {
         var command: any ParsableCommand
         do {
             command = try root.parseAsRoot(arguments)
@@ -15,7 +18,11 @@ public enum CommandLineMain {
             exit(root, error: error, usage: true)
         }
         do {
-            try command.run()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
             Foundation.exit(0)
         } catch let exitCode as ExitCode {
             Foundation.exit(exitCode.rawValue)

@@ -2,8 +2,13 @@
 /// promises and what a container operator expects. A value on the command line always wins.
 ///
 /// Only the options of the subcommand being run are read, taken from that subcommand's own
-/// declaration (its help text), so one environment can serve every subcommand: `TOLLGATE_LISTEN`
-/// set for `serve` does not break `migrate`, which has no `--listen`.
+/// declaration, so one environment can serve every subcommand: `TOLLGATE_LISTEN` set for `serve`
+/// does not break `migrate`, which has no `--listen`.
+///
+/// The declaration is read from ArgumentParser's own model of the command (the tool description
+/// `--experimental-dump-help` prints, built from the property wrappers), not from help text: a
+/// custom name (`@Option(name: .customLong("as"))`), an option group or a reworded help line cannot
+/// make the two disagree.
 import ArgumentParser
 import Foundation
 
@@ -12,6 +17,11 @@ public enum EnvironmentOptions {
     public struct Declared: Equatable, Sendable {
         public let name: String
         public let takesValue: Bool
+
+        public init(name: String, takesValue: Bool) {
+            self.name = name
+            self.takesValue = takesValue
+        }
     }
 
     /// `arguments` (without the program name) with `--name value` appended for each option of the
@@ -51,23 +61,42 @@ public enum EnvironmentOptions {
         return command
     }
 
-    /// The long options `command` declares, read from the OPTIONS lines of its help (every option
-    /// group included), without `--help` and `--version`.
+    /// The long options and flags `command` declares (its option groups included), in declaration
+    /// order, without hidden ones, `--help` and `--version`.
     public static func declared(by command: any ParsableCommand.Type) -> [Declared] {
+        guard let description = try? JSONDecoder().decode(ToolDescription.self, from: Data(command._dumpHelp().utf8)) else {
+            // The description is ArgumentParser's own encoding of the command: it always decodes.
+            preconditionFailure("ArgumentParser's description of \(command._commandName) does not decode")
+        }
         var result: [Declared] = []
-        for line in command.helpMessage(includeHidden: false, columns: 10_000).split(separator: "\n") {
-            let label = line.drop { $0 == " " }
-            guard label.hasPrefix("-") else { continue }
-            // The option column ends at the first run of two spaces (the description follows).
-            let column = label.range(of: "  ").map { label[..<$0.lowerBound] } ?? label
-            for word in column.split(separator: ",").map({ $0.drop { $0 == " " } }) where word.hasPrefix("--") {
-                let name = word.dropFirst(2).prefix { $0.isLetter || $0.isNumber || $0 == "-" }
-                guard !name.isEmpty, name != "help", name != "version" else { continue }
-                let rest = word.dropFirst(2 + name.count)
-                let option = Declared(name: String(name), takesValue: rest.hasPrefix(" <"))
+        for argument in description.command.arguments ?? [] where argument.shouldDisplay && argument.kind != "positional" {
+            for name in argument.names ?? [] where name.kind == "long" && name.name != "help" && name.name != "version" {
+                let option = Declared(name: name.name, takesValue: argument.kind == "option")
                 if !result.contains(option) { result.append(option) }
             }
         }
         return result
+    }
+
+    /// The part of ArgumentParser's tool description (`ToolInfoV0`) read here.
+    private struct ToolDescription: Decodable {
+        struct Command: Decodable {
+            var arguments: [Argument]?
+        }
+
+        struct Argument: Decodable {
+            struct Name: Decodable {
+                /// `long`, `short` or `longWithSingleDash`.
+                var kind: String
+                var name: String
+            }
+
+            /// `positional`, `option` or `flag`.
+            var kind: String
+            var shouldDisplay: Bool
+            var names: [Name]?
+        }
+
+        var command: Command
     }
 }

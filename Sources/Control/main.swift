@@ -4,4 +4,4 @@ import Foundation
 let arguments = EnvironmentOptions.apply(
     to: Array(CommandLine.arguments.dropFirst()), root: TollgateControlCommand.self,
     prefix: TollgateControlCommand.environmentPrefix, environment: ProcessInfo.processInfo.environment)
-CommandLineMain.run(TollgateControlCommand.self, arguments: arguments)
+await CommandLineMain.run(TollgateControlCommand.self, arguments: arguments)

@@ -5,7 +5,7 @@ import NIOCore
 
 /// `tollgate-proxy run`: the sidecar. Every option also reads `TOLLGATE_<OPTION>` from the
 /// environment (`--max-body-bytes` ← `TOLLGATE_MAX_BODY_BYTES`); a flag on the command line wins.
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run the sidecar in front of an upstream on loopback.",
@@ -99,9 +99,9 @@ struct RunCommand: ParsableCommand {
         return config
     }
 
-    func run() throws {
+    func run() async throws {
         let configuration = try validatedConfiguration()
-        let status = ProxyProcess(configuration: configuration).run()
+        let status = await ProxyProcess(configuration: configuration).run()
         throw ExitCode(status)
     }
 }

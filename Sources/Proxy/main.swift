@@ -4,4 +4,4 @@ import Foundation
 let arguments = EnvironmentOptions.apply(
     to: Array(CommandLine.arguments.dropFirst()), root: TollgateProxyCommand.self,
     prefix: RunCommand.environmentPrefix, environment: ProcessInfo.processInfo.environment)
-CommandLineMain.run(TollgateProxyCommand.self, arguments: arguments)
+await CommandLineMain.run(TollgateProxyCommand.self, arguments: arguments)

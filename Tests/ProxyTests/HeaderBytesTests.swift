@@ -1,3 +1,5 @@
+import NIOCore
+import Core
 import Testing
 @testable import tollgate_proxy
 
@@ -55,8 +57,8 @@ struct HeaderBytesTests {
     }
 }
 
-/// The hop-by-hop test spells the names out by length: hold it to the list, in any case, and to
-/// the names just beside them.
+/// `HTTPHeaderName` recognises the hop-by-hop names by length first: hold it to the list, in any
+/// case, and to the names just beside them.
 @Suite("Hop-by-hop names")
 struct HopByHopNameTests {
     static let names = [
@@ -64,20 +66,29 @@ struct HopByHopNameTests {
         "proxy-authenticate", "proxy-authorization",
     ]
 
+    static func isHopByHop(_ name: String) -> Bool {
+        // Values that every one of these names accepts, so only the name decides.
+        let value = name.lowercased() == "content-length" ? "0" : name.lowercased() == "transfer-encoding" ? "chunked" : "x"
+        let bytes = ByteBuffer(string: "GET / HTTP/1.1\r\nHost: a\r\n\(name): \(value)\r\n\r\n")
+        var parser = HTTPHeadParser(.request)
+        guard let head = try? parser.parseRequest(bytes) else { return false }
+        return head.fields[1].known.isHopByHop
+    }
+
     @Test("each listed name in lower, upper and mixed case; none of the near misses")
     func names() {
         for name in Self.names {
-            #expect(HopByHopHeaders.isHopByHop(name), "\(name)")
-            #expect(HopByHopHeaders.isHopByHop(name.uppercased()), "\(name)")
+            #expect(Self.isHopByHop(name), "\(name)")
+            #expect(Self.isHopByHop(name.uppercased()), "\(name)")
             let mixed = String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })
-            #expect(HopByHopHeaders.isHopByHop(mixed), "\(mixed)")
+            #expect(Self.isHopByHop(mixed), "\(mixed)")
             // One byte changed, one added, one dropped: not hop-by-hop.
-            #expect(!HopByHopHeaders.isHopByHop("x" + name.dropFirst()), "\(name)")
-            #expect(!HopByHopHeaders.isHopByHop(name + "s"), "\(name)")
-            #expect(!HopByHopHeaders.isHopByHop(String(name.dropLast())), "\(name)")
+            #expect(!Self.isHopByHop("x" + name.dropFirst()), "\(name)")
+            #expect(!Self.isHopByHop(name + "s"), "\(name)")
+            #expect(!Self.isHopByHop(String(name.dropLast())), "\(name)")
         }
-        for other in ["host", "content-length", "x-user-id", "authorization", "tf", "upgraded", "keep_alive", ""] {
-            #expect(!HopByHopHeaders.isHopByHop(other), "\(other)")
+        for other in ["host-x", "content-length", "x-user-id", "authorization", "tf", "upgraded", "keep_alive"] {
+            #expect(!Self.isHopByHop(other), "\(other)")
         }
     }
 }

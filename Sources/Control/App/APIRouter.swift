@@ -35,7 +35,11 @@ final class APIRouter {
 
     init(services: ControlServices) {
         self.services = services
-        router.add(middleware: ControlMiddleware(metrics: services.metrics, logger: services.logger))
+        // Outermost first: the metrics scope, Hummingbird's request metrics, then request ids and
+        // error rendering, so requests are counted with the status of the answer the client got.
+        router.add(middleware: RequestMetrics(services.metrics))
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ControlMiddleware(logger: services.logger))
     }
 
     func add(
@@ -101,10 +105,10 @@ enum Authenticator {
     }
 }
 
-/// Request ids, metrics and error rendering for every route (and for 404s).
+/// Request ids and error rendering for every route (and for 404s): handlers throw
+/// `HTTPResponseError`s (`Problem`, `OAuthError`), rendered here where the request id is known.
 struct ControlMiddleware: RouterMiddleware {
     typealias Context = ControlContext
-    let metrics: ControlMetrics
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -120,25 +124,20 @@ struct ControlMiddleware: RouterMiddleware {
             if response.status == .internalServerError {
                 logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(error.underlyingError)"])
             }
-        } catch let problem as Problem {
-            response = problem.response(requestID: context.requestID)
-        } catch let error as OAuthError {
-            response = error.response()
         } catch let error as HTTPError {
+            // Hummingbird's own (no route: 404, a body over the limit, …), as a problem too.
             let slug = error.status == .notFound ? "not-found" : "http-\(error.status.code)"
             response = Problem(status: error.status, slug: slug, title: error.status.reasonPhrase,
                                detail: error.body ?? error.status.reasonPhrase).response(requestID: context.requestID)
+        } catch let error as any HTTPResponseError {
+            // A Problem or an OAuthError: each knows its HTTP shape.
+            response = try error.response(from: request, context: context)
         } catch {
             logger.error("request failed", metadata: ["request_id": "\(context.requestID)", "error": "\(error)"])
             response = Problem(status: .internalServerError, slug: "internal", title: "Internal error",
                                detail: "the request failed; quote request_id when reporting it").response(requestID: context.requestID)
         }
         response.headers[.requestID] = context.requestID
-        // Templates as `/v1/clients/:id` whether the route was added by hand or generated (`{id}`).
-        let route = context.endpointPath.map(Self.routeLabel) ?? "unmatched"
-        metrics.increment("tollgate_control_http_requests_total", [
-            ("route", route), ("method", request.method.rawValue), ("status", String(response.status.code)),
-        ])
         return response
     }
 

@@ -4,8 +4,9 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// RFC 6749 §5.2 errors of the token, introspection and revocation endpoints.
-struct OAuthError: Error, CustomStringConvertible {
+/// RFC 6749 §5.2 errors of the token, introspection and revocation endpoints: `{error,
+/// error_description}` as `application/json`, not a problem (OAuth clients parse this shape).
+struct OAuthError: HTTPResponseError, CustomStringConvertible {
     let code: String
     let detail: String
     var status: HTTPResponse.Status = .badRequest
@@ -19,6 +20,10 @@ struct OAuthError: Error, CustomStringConvertible {
     static func invalidScope(_ detail: String) -> OAuthError { OAuthError(code: "invalid_scope", detail: detail) }
     static func invalidClient(_ detail: String, basic: Bool) -> OAuthError {
         OAuthError(code: "invalid_client", detail: detail, status: .unauthorized, basicChallenge: basic)
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        response()
     }
 
     func response() -> Response {

@@ -4,8 +4,10 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 
-/// An RFC 9457 problem: every error the API returns (bar RFC 6749's token errors).
-struct Problem: Error, CustomStringConvertible {
+/// An RFC 9457 problem: every error the API returns (bar RFC 6749's token errors). Handlers throw
+/// it; as a Hummingbird `HTTPResponseError` it renders itself (`application/problem+json`) with the
+/// request id `ControlMiddleware` gave the request.
+struct Problem: HTTPResponseError, CustomStringConvertible {
     let status: HTTPResponse.Status
     let slug: String
     let title: String
@@ -22,6 +24,10 @@ struct Problem: Error, CustomStringConvertible {
     static func conflict(_ detail: String) -> Problem { Problem(status: .conflict, slug: "conflict", title: "Conflict", detail: detail) }
     static func preconditionFailed(_ detail: String) -> Problem {
         Problem(status: .preconditionFailed, slug: "precondition-failed", title: "Precondition failed", detail: detail)
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        response(requestID: (context as? ControlContext)?.requestID ?? "")
     }
 
     func response(requestID: String) -> Response {

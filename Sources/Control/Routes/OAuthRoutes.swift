@@ -44,10 +44,10 @@ enum OAuthRoutes {
             let client = try await ClientAuthentication.authenticate(authorization: request.headers[.authorization], form: form, services: services)
             let issued = try await TokenGrants(services: services).issue(
                 grant: form["grant_type"], client: client, form: form, requestID: context.requestID)
-            services.metrics.increment("tollgate_control_tokens_issued_total", [("grant_type", form["grant_type"] ?? "")])
+            services.metrics.increment(ControlMetrics.tokensIssued, [("grant_type", form["grant_type"] ?? "")])
             return tokenResponse(issued)
         } catch let error as OAuthError {
-            services.metrics.increment("tollgate_control_token_errors_total", [("error", error.code)])
+            services.metrics.increment(ControlMetrics.tokenErrors, [("error", error.code)])
             throw error
         }
     }
@@ -77,7 +77,7 @@ enum OAuthRoutes {
         }
         guard let token = parameters["token"], !token.isEmpty else { throw OAuthError.invalidRequest("token is required") }
         let answer = try await TokenIntrospection.answer(for: token, services: services)
-        services.metrics.increment("tollgate_control_introspections_total", [("active", answer.active ? "true" : "false")])
+        services.metrics.increment(ControlMetrics.introspections, [("active", answer.active ? "true" : "false")])
         return JSONResponse.make(answer.body, headers: [.cacheControl: "no-store"])
     }
 

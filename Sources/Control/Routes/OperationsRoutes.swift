@@ -16,11 +16,8 @@ enum OperationsRoutes {
                 status: reachable ? .ok : .serviceUnavailable)
         }
         api.add(.get, "/metrics") { _, _ in
-            let keys = services.keyRing.published
-            let text = services.metrics.render(extra: [
-                ("tollgate_control_signing_keys_published", "Keys in the JWKS (the active one and retired ones still published).", Double(keys.count)),
-            ])
-            return JSONResponse.text(text, contentType: "text/plain; version=0.0.4")
+            services.metrics.set(ControlMetrics.signingKeysPublished, Double(services.keyRing.published.count))
+            return JSONResponse.text(services.metrics.render(), contentType: "text/plain; version=0.0.4")
         }
         api.add(.get, "/openapi.json") { _, _ in
             JSONResponse.text(OpenAPIDocument.json, contentType: "application/json")

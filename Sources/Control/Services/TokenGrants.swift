@@ -116,7 +116,7 @@ struct TokenGrants {
             // A used refresh token came back: it was stolen or replayed. Every token of the login dies.
             try await Self.revokeFamily(
                 record.familyID, reason: "refresh token reused", actor: "client:\(client.clientID)", requestID: requestID, now: now, services)
-            services.metrics.increment("tollgate_control_refresh_reuse_total", [])
+            services.metrics.increment(ControlMetrics.refreshReuse, [])
             services.logger.warning("refresh token reused; family revoked", metadata: ["family": "\(record.familyID)", "client_id": "\(client.clientID)"])
             throw OAuthError.invalidGrant("the refresh token was already used; the login is revoked")
         }

@@ -25,6 +25,20 @@ public enum RequestPath {
         }
     }
 
+    /// True when `path` is already normal: it starts with `/` and has no byte normalization could
+    /// change or refuse (no `%`, no `.`, no control byte, space, DEL or `#`). The common case, and
+    /// it costs no array.
+    public static func isNormal(_ path: Substring.UTF8View) -> Bool {
+        guard path.first == UInt8(ascii: "/") else { return false }
+        for byte in path {
+            switch byte {
+            case 0...0x20, 0x7F, UInt8(ascii: "#"), UInt8(ascii: "%"), UInt8(ascii: "."): return false
+            default: continue
+            }
+        }
+        return true
+    }
+
     /// The proxy's case (the target's path part as it came off the wire), specialized here: a
     /// generic called from another module would run unspecialized on every request.
     public static func normalize(_ path: Substring.UTF8View) -> Result<[UInt8], Problem> {

@@ -16,8 +16,8 @@ final class AdminServer: Service {
 
     static func bind(
         group: any EventLoopGroup, endpoint: ProxyConfiguration.Endpoint, state: AdminState
-    ) throws -> AdminServer {
-        let channel = try ServerBootstrap(group: group)
+    ) async throws -> AdminServer {
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -26,7 +26,7 @@ final class AdminServer: Service {
                 }
             }
             .bind(host: endpoint.host, port: endpoint.port)
-            .wait()
+            .get()
         return AdminServer(channel: channel)
     }
 

@@ -49,8 +49,30 @@ struct ProblemResponse {
                         closeConnection: true)
     }
 
-    /// The head and body, ready to write. `version` follows the request's.
-    func encoded(requestID: String, version: HTTPVersion, allocator: ByteBufferAllocator) -> (HTTPResponseHead, ByteBuffer) {
+    /// What the head parser or the chunked-body tracker refused: 431 for a head over the limit,
+    /// 414, 505 and 501 for what those name, 400 for anything else malformed. The connection closes.
+    static func malformed(_ error: HTTPHeadError) -> ProblemResponse {
+        switch error.status {
+        case 431:
+            return headersTooLarge()
+        case 414:
+            return ProblemResponse(status: .uriTooLong, slug: "uri-too-long", title: "URI Too Long",
+                                   detail: "the request target is longer than this sidecar accepts", closeConnection: true)
+        case 505:
+            return ProblemResponse(status: .httpVersionNotSupported, slug: "http-version-not-supported",
+                                   title: "HTTP Version Not Supported", detail: "only HTTP/1.0 and HTTP/1.1 are served", closeConnection: true)
+        case 501:
+            return ProblemResponse(status: .notImplemented, slug: "method-not-implemented", title: "Not Implemented",
+                                   detail: "the request method is not one this sidecar forwards (\(error.reason))", closeConnection: true)
+        default:
+            return badRequest("the request is not valid HTTP/1.1 (\(error.reason))")
+        }
+    }
+
+    /// The whole response, head and body (none for a `HEAD` request), in one buffer ready to write.
+    /// `minorVersion` follows the request's; an HTTP/1.0 client that asked to keep the connection
+    /// is told it is kept.
+    func serialized(requestID: String, minorVersion: Int, includeBody: Bool, keepAliveHTTP10: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
         // Built by hand (no Foundation JSON on the request path); strings escaped by Core's writer.
         var json: [UInt8] = []
         json.reserveCapacity(160 + detail.utf8.count)
@@ -59,15 +81,29 @@ struct ProblemResponse {
             ("detail", .string(detail)), ("instance", .string(requestID)),
         ]).write(to: &json)
         json.append(UInt8(ascii: "\n"))
-        let body = allocator.buffer(bytes: json)
-
-        var head = HTTPResponseHead(version: version, status: status)
-        head.headers.add(name: "content-type", value: "application/problem+json")
-        head.headers.add(name: "content-length", value: String(body.readableBytes))
-        head.headers.add(name: "x-request-id", value: requestID)
-        head.headers.add(name: "cache-control", value: "no-store")
-        for (name, value) in headers { head.headers.add(name: name, value: value) }
-        if closeConnection { head.headers.add(name: "connection", value: "close") }
-        return (head, body)
+        var out = allocator.buffer(capacity: 256 + json.count + requestID.utf8.count)
+        out.writeStaticString(minorVersion == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        out.writeString(String(status.code))
+        out.writeStaticString(" ")
+        out.writeString(status.reasonPhrase)
+        out.writeStaticString("\r\ncontent-type: application/problem+json\r\ncontent-length: ")
+        out.writeString(String(json.count))
+        out.writeStaticString("\r\nx-request-id: ")
+        out.writeString(requestID)
+        out.writeStaticString("\r\ncache-control: no-store\r\n")
+        for (name, value) in headers {
+            out.writeString(name)
+            out.writeStaticString(": ")
+            out.writeString(value)
+            out.writeStaticString("\r\n")
+        }
+        if closeConnection {
+            out.writeStaticString("connection: close\r\n")
+        } else if minorVersion == 0, keepAliveHTTP10 {
+            out.writeStaticString("connection: keep-alive\r\n")
+        }
+        out.writeStaticString("\r\n")
+        if includeBody { out.writeBytes(json) }
+        return out
     }
 }

@@ -14,15 +14,17 @@ struct AuthenticatePhase: RequestPhase {
 
     func run(_ exchange: Exchange, on loop: PhaseContext) -> PhaseResult {
         guard let route = exchange.route, case let .required(requirement) = route.auth else { return .proceed }
-        let values = exchange.head.headers["authorization"]
-        if values.isEmpty {
+        let count = exchange.head.count(of: .authorization)
+        if count == 0 {
             if requirement.optional {
                 loop.metrics.recordAuthDecision(route: route.name, result: "anonymous", reason: "no_token")
                 return .proceed
             }
             return deny(JWTFailure(.missing, "the request has no bearer token"), route: route, loop: loop)
         }
-        guard values.count == 1, let token = Self.bearerToken(values[0]) else {
+        guard count == 1, let value = exchange.head.firstValue(.authorization, in: exchange.headBytes),
+            let token = Self.bearerToken(value)
+        else {
             return deny(JWTFailure(.malformed, "Authorization is not one Bearer token"), route: route, loop: loop)
         }
         return authenticate(token, requirement: requirement, route: route, exchange: exchange, loop: loop, mayRefetch: true)

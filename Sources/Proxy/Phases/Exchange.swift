@@ -1,6 +1,5 @@
 import Core
 import NIOCore
-import NIOHTTP1
 
 /// One request's state from head to log line. Phases read and write it; it is created and used on
 /// one event loop only.
@@ -14,13 +13,19 @@ final class Exchange: RoutableRequest {
     let staticKeys: [String: IssuerKeys]
     let clientIP: String
     let isTLS: Bool
-    var head: HTTPRequestHead
+    /// The request head as parsed, and the bytes it was parsed from (reader index at its first).
+    let head: HTTPHead
+    let headBytes: ByteBuffer
     /// Normalized path (no query): what routes match and what the upstream receives.
     let path: String
     /// The raw query, with its `?`, or empty.
     let query: Substring
+    /// The request target is exactly `path` + `query`: the request line goes upstream as it came.
+    let targetIsNormalized: Bool
+    /// As sent (methods are case-sensitive).
+    let method: String
     /// Lower-cased, without port; computed only if a route matches on host.
-    lazy var host: String? = Exchange.hostWithoutPort(head.headers.first(name: "host"))
+    lazy var host: String? = Exchange.hostWithoutPort(head.firstValue(.host, in: headBytes))
 
     var route: Route?
     /// Status sent to the client (0 until a response head is written).
@@ -43,11 +48,9 @@ final class Exchange: RoutableRequest {
     var upstreamStart: NIODeadline?
     var upstreamEnd: NIODeadline?
 
-    var method: String { head.method.rawValue }
-
     init(
-        requestID: String, snapshot: PolicySnapshot, staticKeys: [String: IssuerKeys], clientIP: String, isTLS: Bool, head: HTTPRequestHead,
-        path: String, query: Substring
+        requestID: String, snapshot: PolicySnapshot, staticKeys: [String: IssuerKeys], clientIP: String, isTLS: Bool, head: HTTPHead,
+        headBytes: ByteBuffer, path: String, query: Substring, targetIsNormalized: Bool
     ) {
         self.requestID = requestID
         self.start = .now()
@@ -57,8 +60,11 @@ final class Exchange: RoutableRequest {
         self.clientIP = clientIP
         self.isTLS = isTLS
         self.head = head
+        self.headBytes = headBytes
         self.path = path
         self.query = query
+        self.targetIsNormalized = targetIsNormalized
+        self.method = head.method == .GET ? "GET" : headBytes.string(of: head.methodSpan)
     }
 
     /// A refusal shadow mode turns into a note: logged as `shadow:<reason>` (the first one) and
@@ -73,12 +79,7 @@ final class Exchange: RoutableRequest {
     }
 
     func headerValue(_ lowercasedName: String) -> String? {
-        let values = head.headers[lowercasedName]
-        switch values.count {
-        case 0: return nil
-        case 1: return values[0]
-        default: return values.joined(separator: ", ")
-        }
+        head.joinedValues(ofLowercased: lowercasedName, in: headBytes)
     }
 
     /// `Example.com:8080` → `example.com`; `[::1]:8080` → `::1`.

@@ -1,4 +1,5 @@
 import Core
+import NIOCore
 import NIOHTTP1
 
 /// The sidecar's own phases (route → authenticate → authorize → flag gate → rate limit) run on one
@@ -77,25 +78,39 @@ final class OfflinePhaseChain {
     /// Runs the request through the phases, as `ProxyHandler` does once a request head has arrived.
     func send(_ request: Request) -> Outcome {
         sent += 1
-        var headers = HTTPHeaders()
-        if let host = request.host { headers.add(name: "host", value: host) }
-        for header in request.headers { headers.add(name: header.name, value: header.value) }
-        let head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: request.method), uri: request.target, headers: headers)
+        // The request as bytes, parsed by the sidecar's own parser, as a connection would.
+        var text = request.method + " " + request.target + " HTTP/1.1\r\n"
+        if let host = request.host { text += "host: " + host + "\r\n" }
+        for header in request.headers { text += header.name + ": " + header.value + "\r\n" }
+        text += "\r\n"
+        let bytes = ByteBuffer(string: text)
+        var parser = HTTPHeadParser(.request)
+        let head: HTTPHead
+        do throws(HTTPHeadError) {
+            guard let parsed = try parser.parseRequest(bytes) else { preconditionFailure("a whole head was given") }
+            head = parsed
+        } catch {
+            let unparsed = HTTPHead(kind: .request)
+            let exchange = Exchange(
+                requestID: "offline-\(sent)", snapshot: context.snapshot, staticKeys: context.staticKeys, clientIP: request.clientIP,
+                isTLS: false, head: unparsed, headBytes: bytes, path: request.target, query: "", targetIsNormalized: true)
+            return Outcome(exchange: exchange, problem: .malformed(error), upstreamHead: nil)
+        }
 
         let uri = request.target
         let queryStart = uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.utf8.endIndex
         let normalized = RequestPath.normalize(uri[..<queryStart].utf8)
         let path: String
+        var unchanged = true
         switch normalized {
-        case let .success(bytes): path = String(decoding: bytes, as: UTF8.self)
+        case let .success(bytes):
+            path = String(decoding: bytes, as: UTF8.self)
+            unchanged = path[...] == uri[..<queryStart]
         case .failure: path = String(uri[..<queryStart])
         }
         let exchange = Exchange(
             requestID: "offline-\(sent)", snapshot: context.snapshot, staticKeys: context.staticKeys, clientIP: request.clientIP,
-            isTLS: false, head: head, path: path, query: uri[queryStart...])
-        if case let .failure(problem) = RequestValidation.check(head) {
-            return Outcome(exchange: exchange, problem: .badRequest("the request has \(problem)"), upstreamHead: nil)
-        }
+            isTLS: false, head: head, headBytes: bytes, path: path, query: uri[queryStart...], targetIsNormalized: unchanged)
         if case let .failure(problem) = normalized {
             return Outcome(exchange: exchange, problem: .badRequest("invalid request path: \(problem)"), upstreamHead: nil)
         }
@@ -108,7 +123,18 @@ final class OfflinePhaseChain {
                 upstreamHead: nil)
         }
         if let problem = finished { return Outcome(exchange: exchange, problem: problem, upstreamHead: nil) }
-        return Outcome(exchange: exchange, problem: nil, upstreamHead: forward.upstreamHead(for: exchange, peer: request.clientIP))
+        return Outcome(exchange: exchange, problem: nil, upstreamHead: Self.headers(of: forward.upstreamHead(for: exchange, peer: request.clientIP)))
+    }
+
+    /// The forwarded head's request line and fields, read back with the parser.
+    private static func headers(of forwarded: ByteBuffer) -> HTTPRequestHead? {
+        var parser = HTTPHeadParser(.request)
+        guard let head = try? parser.parseRequest(forwarded) else { return nil }
+        var headers = HTTPHeaders()
+        for field in head.fields { headers.add(name: forwarded.string(of: field.name), value: forwarded.string(of: field.value)) }
+        return HTTPRequestHead(
+            version: .http1_1, method: HTTPMethod(rawValue: forwarded.string(of: head.methodSpan)),
+            uri: forwarded.string(of: head.target), headers: headers)
     }
 
     /// Hears how the chain ended.

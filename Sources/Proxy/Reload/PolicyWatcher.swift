@@ -57,16 +57,8 @@ struct ReloadSignalListener: Service {
     let signals: UnixSignalsSequence
 
     /// Installs the SIGHUP trap and returns once it is registered.
-    static func trapHangups() -> UnixSignalsSequence {
-        let trapped = NIOLockedValueBox<UnixSignalsSequence?>(nil)
-        let registered = DispatchSemaphore(value: 0)
-        Task {
-            let sequence = await UnixSignalsSequence(trapping: .sighup)
-            trapped.withLockedValue { $0 = sequence }
-            registered.signal()
-        }
-        registered.wait()
-        return trapped.withLockedValue { $0! }
+    static func trapHangups() async -> UnixSignalsSequence {
+        await UnixSignalsSequence(trapping: .sighup)
     }
 
     func run() async throws {

@@ -19,7 +19,9 @@ import NIOCore
 struct ConnectionStateMachine<Head> {
     enum RequestPart {
         case head(Head, keepAlive: Bool)
-        case body(ByteBuffer)
+        /// `dataBytes`: what counts against `maxBodyBytes` (a chunked body's data, not its
+        /// framing); nil counts every byte.
+        case body(ByteBuffer, dataBytes: Int? = nil)
         case end
     }
 
@@ -153,7 +155,7 @@ struct ConnectionStateMachine<Head> {
         if pipelined.isEmpty, acceptsPart { return dispatch(part) }
         if state == .closed { return .none }
         switch part {
-        case let .body(body): pipelinedBytes += body.readableBytes
+        case let .body(body, _): pipelinedBytes += body.readableBytes
         case .head: pipelinedBytes += limits.queuedHeadCost
         case .end: break
         }
@@ -167,7 +169,7 @@ struct ConnectionStateMachine<Head> {
     mutating func drain() -> ReadAction? {
         guard acceptsPart, let part = pipelined.popFirst() else { return nil }
         switch part {
-        case let .body(body): pipelinedBytes -= body.readableBytes
+        case let .body(body, _): pipelinedBytes -= body.readableBytes
         case .head: pipelinedBytes -= limits.queuedHeadCost
         case .end: break
         }
@@ -197,8 +199,8 @@ struct ConnectionStateMachine<Head> {
             self.keepAlive = keepAlive && !quiescing
             state = .preparing
             return .startRequest(head)
-        case let .body(body):
-            requestBodyBytes += body.readableBytes
+        case let .body(body, dataBytes):
+            requestBodyBytes += dataBytes ?? body.readableBytes
             if requestBodyBytes > limits.maxBodyBytes {
                 switch state {
                 case .preparing, .forwarding:
@@ -288,8 +290,9 @@ struct ConnectionStateMachine<Head> {
 
     // MARK: The upstream's response
 
-    /// `isSwitch`: a `101` to an upgrade request; `isUpgradeRequest`: the request asked to upgrade.
-    mutating func upstreamHead(isSwitch: Bool, isUpgradeRequest: Bool) -> ResponseHeadAction {
+    /// `isSwitch`: a `101` to an upgrade request; `isUpgradeRequest`: the request asked to upgrade;
+    /// `endsWithClose`: the response reaches the client delimited by the close of the connection.
+    mutating func upstreamHead(isSwitch: Bool, isUpgradeRequest: Bool, endsWithClose: Bool = false) -> ResponseHeadAction {
         guard state == .forwarding else { return .ignore }
         responseStarted = true
         if isSwitch {
@@ -299,7 +302,7 @@ struct ConnectionStateMachine<Head> {
         // An early answer while the client is still sending: the rest of its body cannot be told
         // apart from a next request. After a refused upgrade the client's parser has stopped at its
         // upgrade request: no more HTTP on this connection either.
-        if !requestEnded || isUpgradeRequest { keepAlive = false }
+        if !requestEnded || isUpgradeRequest || endsWithClose { keepAlive = false }
         return .writeHead(close: !keepAlive)
     }
 

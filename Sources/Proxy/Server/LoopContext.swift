@@ -95,14 +95,16 @@ struct LoopContexts: Sendable {
     private let byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>]
     let all: [NIOLoopBound<LoopContext>]
 
-    init(group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger) throws {
+    init(
+        group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger
+    ) async throws {
         var byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         var all: [NIOLoopBound<LoopContext>] = []
         for loop in group.makeIterator() {
-            let bound = try loop.submit {
+            let bound = try await loop.submit {
                 NIOLoopBound(
                     LoopContext(eventLoop: loop, configuration: configuration, policy: policy, buckets: buckets, logger: logger), eventLoop: loop)
-            }.wait()
+            }.get()
             byLoop[ObjectIdentifier(loop)] = bound
             all.append(bound)
         }

@@ -2,25 +2,44 @@ import CLI
 import Core
 import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
-/// The client side of one connection. For each request: validate framing → normalize the path →
-/// run the phases → forward to a pooled upstream connection of the same event loop → stream the
-/// response back → log. Which request a part belongs to, where body parts go, when the client is
-/// read, the order of answers and when the connection ends are decided by `ConnectionStateMachine`
-/// (tested without a channel); this handler performs what it returns. Bodies stream both ways with
-/// back-pressure; pipelined requests are queued by the machine and served in order.
+/// The client side of one connection, on raw bytes. For each request: parse the head
+/// (`HTTPMessageReader`, strict: framing decided once) → normalize the path → run the phases →
+/// forward the head spliced from the bytes that came, and the body as it came, to a pooled
+/// upstream connection of the same event loop → pass the response back the same way → log. Which
+/// request a part belongs to, where body parts go, when the client is read, the order of answers
+/// and when the connection ends are decided by `ConnectionStateMachine` (tested without a
+/// channel); this handler performs what it returns. Bodies stream both ways with back-pressure;
+/// pipelined requests are queued by the machine and served in order.
 final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, UpstreamResponseDelegate, PhaseChainDelegate,
     UpstreamDeadlineOwner, IdleConnection
 {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-    typealias Machine = ConnectionStateMachine<HTTPRequestHead>
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// A parsed request head and the bytes it was parsed from.
+    struct RequestHead {
+        let head: HTTPHead
+        let bytes: ByteBuffer
+    }
+
+    typealias Machine = ConnectionStateMachine<RequestHead>
 
     private let loop: LoopContext
     private let isTLS: Bool
     private var machine: Machine
+    private var reader: HTTPMessageReader
+    /// How the current response's body reaches the client (see `ForwardPhase.ResponseBody`).
+    private var responseBody = ForwardPhase.ResponseBody.asItCame
+    /// What the client sent after a request to switch protocols: for the tunnel, if there is one.
+    private var tunnelBytes: [ByteBuffer] = []
+    private var tunnelByteCount = 0
+    /// Response bytes written to the client and not yet flushed.
+    private var unflushed = false
+    /// The response head, held until its first body bytes or its end arrive (usually in the same
+    /// read), so both go out as one buffer.
+    private var pendingHead: ByteBuffer?
     private var exchange: Exchange?
     /// The upstream connection the current request uses, while the machine is forwarding.
     private var upstream: UpstreamConnection?
@@ -30,11 +49,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private var draining = false
     /// The loop's idle sweep reads it (`IdleConnections`).
     var lastRead = NIODeadline.now()
+    /// The loop's deadline sweep reads it (`UpstreamDeadlines`).
+    var upstreamDeadline: NIODeadline?
 
     init(loop: LoopContext, isTLS: Bool) {
         self.loop = loop
         self.isTLS = isTLS
         self.machine = Machine(limits: .init(maxBodyBytes: loop.configuration.maxBodyBytes))
+        self.reader = HTTPMessageReader(.request, configuration: .init(maxHeadBytes: loop.configuration.maxHeaderBytes, maxFieldCount: 256))
     }
 
     // MARK: Channel events
@@ -44,25 +66,41 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         peer = context.channel.remoteAddress?.ipAddress ?? "unknown"
         loop.openConnections += 1
         loop.idleConnections.add(self)
+        loop.deadlines.add(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         loop.openConnections -= 1
         loop.idleConnections.remove(self)
+        loop.deadlines.remove(self)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         lastRead = .now()
-        let part: Machine.RequestPart
-        switch unwrapInboundIn(data) {
-        case let .head(head): part = .head(head, keepAlive: head.isKeepAlive)
-        case let .body(body): part = .body(body)
-        case .end: part = .end
+        do {
+            try reader.read(unwrapInboundIn(data)) { event in
+                switch event {
+                case let .head(head, bytes):
+                    perform(machine.read(.head(RequestHead(head: head, bytes: bytes), keepAlive: head.isKeepAlive(in: bytes))), context: context)
+                case let .body(body, dataBytes):
+                    perform(machine.read(.body(body, dataBytes: dataBytes)), context: context)
+                case .end:
+                    perform(machine.read(.end), context: context)
+                case let .opaque(bytes):
+                    // After an upgrade request: held for the tunnel, within reason.
+                    tunnelByteCount += bytes.readableBytes
+                    tunnelBytes.append(bytes)
+                    if tunnelByteCount > Self.maxTunnelBytesHeld { context.close(promise: nil) }
+                }
+            }
+        } catch {
+            refuse(error, context: context)
         }
-        perform(machine.read(part), context: context)
         applyReading(context: context)
     }
+
+    private static let maxTunnelBytesHeld = 1 << 20
 
     func channelInactive(context: ChannelHandlerContext) {
         if machine.clientClosed() { abandonUpstream() }
@@ -97,18 +135,16 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         context.fireUserInboundEventTriggered(event)
     }
 
-    /// The request decoder's errors: a header block over `--max-header-bytes` gets 431, anything
-    /// else malformed (bad chunk sizes, obsolete line folding, control bytes, smuggling shapes llhttp
-    /// refuses) 400, then the connection closes; the machine keeps it in order.
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError else {
-            context.close(promise: nil)
-            return
-        }
-        let problem: ProblemResponse = parserError == .headerOverflow
-            ? .headersTooLarge()
-            : .badRequest("the request is not valid HTTP/1.1 (\(parserError))")
-        switch machine.parserError(problem) {
+        context.close(promise: nil)
+    }
+
+    /// What the reader refused: a header block over `--max-header-bytes` gets 431, anything else
+    /// malformed (bad chunk sizes, obsolete line folding, control bytes, every framing two parsers
+    /// could read differently: docs/http-parser.md) 400 (or 414, 501, 505), then the connection
+    /// closes; the machine keeps it in order.
+    private func refuse(_ error: HTTPHeadError, context: ChannelHandlerContext) {
+        switch machine.parserError(.malformed(error)) {
         case .none:
             break
         case .close:
@@ -125,10 +161,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     private func answerAndClose(_ problem: ProblemResponse, context: ChannelHandlerContext) {
         var problem = problem
         problem.closeConnection = true
-        let (head, body) = problem.encoded(requestID: loop.requestIDs.next(), version: .http1_1, allocator: context.channel.allocator)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        let bytes = problem.serialized(requestID: loop.requestIDs.next(), minorVersion: 1, includeBody: true, allocator: context.channel.allocator)
+        context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }
@@ -143,10 +177,10 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             startRequest(head, context: context)
         case let .forwardBody(body):
             guard let upstream else { return }
-            upstream.write(.body(.byteBuffer(body)), flush: true)
+            upstream.write(body, flush: true)
             if !upstream.channel.isWritable { machine.upstreamWritabilityChanged(writable: false) }
         case .forwardEnd:
-            upstream?.write(.end(nil), flush: true)
+            // The body's last bytes (a chunked body's last chunk included) went with it.
             startUpstreamDeadline()
         case let .answer(answer):
             perform(answer, context: context)
@@ -168,6 +202,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 finish(exchange, status: exchange.status)
             }
             exchange = nil
+            writePendingHead(context: context)
+            context.flush()
             context.close(promise: nil)
         case let .write(problem, close, abandon):
             loop.deadlines.clear(self)
@@ -176,28 +212,39 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             exchange.decision = problem.decision ?? problem.slug
             var problem = problem
             problem.closeConnection = close
-            let (head, body) = problem.encoded(requestID: exchange.requestID, version: exchange.head.version, allocator: context.channel.allocator)
+            let bytes = problem.serialized(
+                requestID: exchange.requestID, minorVersion: exchange.head.minorVersion, includeBody: exchange.head.method != .HEAD,
+                keepAliveHTTP10: true, allocator: context.channel.allocator)
             exchange.status = Int(problem.status.code)
-            context.write(wrapOutboundOut(.head(head)), promise: nil)
-            if exchange.head.method != .HEAD {
-                context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-            }
             finish(exchange, status: exchange.status)
-            writeEnd(nil, close: close, context: context)
+            writeEnd(bytes, close: close, context: context)
         }
     }
 
-    /// Writes a response's end; the next request starts only after it (see
-    /// `ConnectionStateMachine.responseEndWritten`).
-    private func writeEnd(_ trailers: HTTPHeaders?, close: Bool, context: ChannelHandlerContext) {
+    /// Writes a response's last bytes (if any are left to write) and flushes; the next request
+    /// starts only after it (see `ConnectionStateMachine.responseEndWritten`).
+    private func writeEnd(_ last: ByteBuffer?, close: Bool, context: ChannelHandlerContext) {
+        unflushed = false
+        var last = last
+        if var head = pendingHead {
+            // A response without a body (or whose end came with its head): the head is the last write.
+            pendingHead = nil
+            if let end = last { head.writeImmutableBuffer(end) }
+            last = head
+        }
         if close {
             exchange = nil
-            context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+            let written = context.writeAndFlush(wrapOutboundOut(last ?? context.channel.allocator.buffer(capacity: 0)))
+            written.assumeIsolated().whenComplete { _ in
                 context.close(promise: nil)
             }
             return
         }
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        if let last {
+            context.writeAndFlush(wrapOutboundOut(last), promise: nil)
+        } else {
+            context.flush()
+        }
         perform(machine.responseEndWritten(), context: context)
     }
 
@@ -231,45 +278,49 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     // MARK: Request
 
-    private func startRequest(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let incomingID = head.headers.first(name: "x-request-id").map { Substring($0) }
-        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable($0) ? String($0) : nil } ?? loop.requestIDs.next()
+    private func startRequest(_ request: RequestHead, context: ChannelHandlerContext) {
+        let head = request.head
+        let bytes = request.bytes
+        let incomingID = head.firstIndex(of: .xRequestId).map { bytes.string(of: head.fields[$0].value) }
+        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable(Substring($0)) ? $0 : nil } ?? loop.requestIDs.next()
         let trusted = loop.configuration.trustedProxies
         // X-Forwarded-For is only read (and split) when the peer is a trusted proxy.
         let clientIP = trusted.isTrusted(peer)
-            ? trusted.clientAddress(peer: peer, forwardedFor: head.headers[canonicalForm: "x-forwarded-for"])
+            ? trusted.clientAddress(peer: peer, forwardedFor: head.values(.xForwardedFor, in: bytes).map { Substring($0) })
             : peer
 
-        // Split the target into path and query; an absolute-form or authority-form target is not a
-        // path and is refused with the other malformed requests.
-        let uri = head.uri
+        // Split the target into path and query; an absolute-form, authority-form or asterisk-form
+        // target is not a path and is refused with the other malformed requests.
+        let uri = bytes.string(of: head.target)
         let queryStart = uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.utf8.endIndex
         let rawPath = uri[..<queryStart]
         let query = uri[queryStart...]
-        let normalized = RequestPath.normalize(rawPath.utf8)
+        // Most paths are normal already: then no normalized copy is made.
+        let normalized = RequestPath.isNormal(rawPath.utf8) ? nil : RequestPath.normalize(rawPath.utf8)
 
         let path: String
+        var unchanged = true
         switch normalized {
-        case let .success(bytes): path = String(decoding: bytes, as: UTF8.self)
-        case .failure: path = String(rawPath)
+        case nil:
+            path = String(rawPath)
+        case let .success(normalizedBytes):
+            unchanged = normalizedBytes.elementsEqual(rawPath.utf8)
+            path = unchanged ? String(rawPath) : String(decoding: normalizedBytes, as: UTF8.self)
+        case .failure:
+            path = String(rawPath)
         }
         let exchange = Exchange(
             requestID: requestID, snapshot: loop.snapshot, staticKeys: loop.staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
-            path: path, query: query)
+            headBytes: bytes, path: path, query: query, targetIsNormalized: unchanged)
         self.exchange = exchange
 
-        let framing: RequestValidation.Framing
-        switch RequestValidation.check(head) {
-        case let .failure(problem):
-            return perform(machine.answer(.badRequest("the request has \(problem)")), context: context)
-        case let .success(checked):
-            framing = checked
-        }
-        machine.requestValidated(hasBody: framing.hasBody)
-        if case let .failure(problem) = normalized {
+        // Framing was decided by the parser, which refuses every shape two parsers could read
+        // differently before a request gets this far.
+        machine.requestValidated(hasBody: head.framing != .none)
+        if case let .failure(problem)? = normalized {
             return perform(machine.answer(.badRequest("invalid request path: \(problem)")), context: context)
         }
-        if let length = framing.contentLength, length > loop.configuration.maxBodyBytes {
+        if case let .length(length) = head.framing, length > loop.configuration.maxBodyBytes {
             return perform(machine.answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes)), context: context)
         }
 
@@ -295,11 +346,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     // MARK: Forwarding
 
     private func forward(_ exchange: Exchange, context: ChannelHandlerContext) {
-        if exchange.head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+        if exchange.head.minorVersion == 1, exchange.head.hasToken("100-continue", in: .expect, bytes: exchange.headBytes) {
             // The phases have passed: now the client may send the body.
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: exchange.head.version, status: .continue))), promise: nil)
+            var interim = context.channel.allocator.buffer(capacity: 25)
+            interim.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(interim), promise: nil)
         }
-        let upstreamHead = loop.forward.upstreamHead(for: exchange, peer: peer)
+        let upstreamHead = loop.forward.upstreamHead(for: exchange, peer: peer, allocator: context.channel.allocator)
         if let connection = loop.upstream.idleConnection() {
             return send(exchange, head: upstreamHead, on: connection, context: context)
         }
@@ -320,24 +373,22 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         }
     }
 
-    /// Writes the request head and what is held of the body to `connection`; the rest of the body
-    /// follows as it arrives.
-    private func send(_ exchange: Exchange, head: HTTPRequestHead, on connection: UpstreamConnection, context: ChannelHandlerContext) {
+    /// Writes the request head and what is held of the body to `connection`, in one flush; the
+    /// rest of the body follows as it arrives.
+    private func send(_ exchange: Exchange, head: ByteBuffer, on connection: UpstreamConnection, context: ChannelHandlerContext) {
         guard machine.state == .preparing else {
             loop.upstream.release(connection)
             return
         }
         exchange.upstreamStart = .now()
-        connection.write(.head(head), flush: false)
-        let ended = machine.upstreamReady { part in connection.write(.body(.byteBuffer(part)), flush: false) } ?? false
+        // An HTTP/1.0 client cannot read chunked framing: it gets the data, until the close.
+        connection.expectResponse(to: exchange.head.method, dechunk: exchange.head.minorVersion == 0)
+        connection.write(head, flush: false)
+        let ended = machine.upstreamReady { part in connection.write(part, flush: false) } ?? false
         connection.delegate = self
         upstream = connection
-        if ended {
-            connection.write(.end(nil), flush: true)
-        } else {
-            connection.channel.flush()
-            machine.upstreamWritabilityChanged(writable: connection.channel.isWritable)
-        }
+        connection.channel.flush()
+        if !ended { machine.upstreamWritabilityChanged(writable: connection.channel.isWritable) }
         if !context.channel.isWritable { connection.setReading(false) }
         if ended { startUpstreamDeadline() }
     }
@@ -356,39 +407,40 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         applyReading(context: context)
     }
 
-    func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPResponseHead) {
+    func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPHead, bytes: ByteBuffer) {
         guard let context, let exchange, connection === upstream else { return }
-        let isUpgradeRequest = ForwardPhase.isUpgradeRequest(exchange.head)
-        let isSwitch = head.status == .switchingProtocols && isUpgradeRequest
-        let action = machine.upstreamHead(isSwitch: isSwitch, isUpgradeRequest: isUpgradeRequest)
+        let isUpgradeRequest = exchange.head.isUpgradeRequest(in: exchange.headBytes)
+        if head.status == 101, !isUpgradeRequest {
+            // A switch nobody asked for: what follows is not HTTP. Never passed on (502).
+            connection.close()
+            return
+        }
+        let isSwitch = head.status == 101
+        responseBody = ForwardPhase.responseBody(
+            framing: head.framing, clientMinorVersion: exchange.head.minorVersion,
+            hasTransferEncoding: head.firstIndex(of: .transferEncoding) != nil)
+        let action = machine.upstreamHead(
+            isSwitch: isSwitch, isUpgradeRequest: isUpgradeRequest,
+            endsWithClose: responseBody == .untilClose || responseBody == .dechunked)
         if action == .ignore { return }
         loop.deadlines.clear(self)
         exchange.upstreamEnd = .now()
-        var response = head
-        response.version = exchange.head.version.minor == 0 ? .http1_0 : .http1_1
-        HopByHopHeaders.strip(&response.headers, keepUpgrade: isSwitch)
-        if head.headers.contains(name: "transfer-encoding") && !isSwitch {
-            response.headers.add(name: "transfer-encoding", value: "chunked")
-        }
-        if !response.headers.contains(name: "x-request-id") {
-            response.headers.add(name: "x-request-id", value: exchange.requestID)
-        }
-        for (name, value) in exchange.responseHeaders { response.headers.replaceOrAdd(name: name, value: value) }
-        if action == .writeHead(close: true) {
-            response.headers.replaceOrAdd(name: "connection", value: "close")
-        }
-        exchange.status = Int(head.status.code)
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        exchange.status = head.status
+        let clientHead = ForwardPhase.clientHead(
+            head, bytes: bytes, exchange: exchange, isSwitch: isSwitch, body: responseBody, close: action == .writeHead(close: true),
+            allocator: context.channel.allocator)
         if action == .writeHeadAndTunnel {
-            context.flush()
+            context.writeAndFlush(wrapOutboundOut(clientHead), promise: nil)
             startTunnel(connection, exchange: exchange, context: context)
+        } else {
+            pendingHead = clientHead
+            unflushed = true
         }
     }
 
-    /// Hands both connections to a pair of tunnel handlers, upstream side first (see
-    /// `UpstreamConnection.convertToTunnel`), then the client side, whose request decoder forwards
-    /// any bytes the client sent after its upgrade request into the tunnel. Deferred to the next
-    /// tick: handlers are not removed from inside their own callbacks.
+    /// Hands both connections to a pair of tunnel handlers (deferred to the next tick: handlers are
+    /// not removed from inside their own callbacks). What the client sent after its upgrade request
+    /// goes upstream first, what the upstream sent after its `101` to the client.
     private func startTunnel(_ connection: UpstreamConnection, exchange: Exchange, context: ChannelHandlerContext) {
         loop.deadlines.clear(self)
         upstream = nil
@@ -397,34 +449,69 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         let channel = context.channel
         context.eventLoop.assumeIsolated().execute {
             let (client, upstream) = TunnelHandler.pair()
-            connection.convertToTunnel(upstream).assumeIsolated().whenComplete { result in
-                do {
-                    try result.get()
-                    let pipeline = channel.pipeline.syncOperations
-                    try pipeline.addHandler(client, position: .after(pipeline.context(handler: self).handler))
-                    try Self.remove(HTTPResponseEncoder.self, from: pipeline)
-                    _ = pipeline.removeHandler(self)
-                    try Self.remove(ByteToMessageHandler<HTTPRequestDecoder>.self, from: pipeline)
-                } catch {
-                    CommandLineMain.printError("tunnel setup failed: \(error)")
-                    connection.close()
-                    channel.close(promise: nil)
-                }
+            do {
+                let fromUpstream = try connection.convertToTunnel(upstream)
+                for bytes in self.tunnelBytes { connection.write(bytes, flush: false) }
+                connection.channel.flush()
+                self.tunnelBytes = []
+                for bytes in fromUpstream { channel.write(bytes, promise: nil) }
+                channel.flush()
+                let pipeline = channel.pipeline.syncOperations
+                try pipeline.addHandler(client, position: .after(pipeline.context(handler: self).handler))
+                _ = pipeline.removeHandler(self)
+            } catch {
+                CommandLineMain.printError("tunnel setup failed: \(error)")
+                connection.close()
+                channel.close(promise: nil)
             }
         }
     }
 
-    private static func remove<Handler: RemovableChannelHandler>(_ type: Handler.Type, from pipeline: ChannelPipeline.SynchronousOperations) throws {
-        _ = try pipeline.removeHandler(context: pipeline.context(handlerType: type))
-    }
-
     func upstream(_ connection: UpstreamConnection, receivedBody body: ByteBuffer) {
         guard let context, connection === upstream, machine.state == .forwarding else { return }
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        if responseBody == .chunkEncoded {
+            // A close-delimited body to an HTTP/1.1 client: each read one chunk (never an empty
+            // one, which would end the body).
+            guard body.readableBytes > 0 else { return }
+            writePendingHead(context: context)
+            var size = context.channel.allocator.buffer(capacity: 18)
+            size.writeString(String(body.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(size), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
+            var crlf = context.channel.allocator.buffer(capacity: 2)
+            crlf.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(crlf), promise: nil)
+        } else if var head = pendingHead, body.readableBytes <= head.writableBytes {
+            // A small body joins its head: one buffer, one write.
+            pendingHead = nil
+            head.writeImmutableBuffer(body)
+            context.write(wrapOutboundOut(head), promise: nil)
+        } else {
+            writePendingHead(context: context)
+            context.write(wrapOutboundOut(body), promise: nil)
+        }
+        // Flushed when the read is done (`upstreamReadComplete`) or the response ends: one flush
+        // for the head, body and end of a small response.
+        unflushed = true
         if !context.channel.isWritable { connection.setReading(false) }
     }
 
-    func upstream(_ connection: UpstreamConnection, receivedEnd trailers: HTTPHeaders?) {
+    private func writePendingHead(context: ChannelHandlerContext) {
+        guard let head = pendingHead else { return }
+        pendingHead = nil
+        context.write(wrapOutboundOut(head), promise: nil)
+    }
+
+    func upstreamReadComplete(_ connection: UpstreamConnection) {
+        guard let context, unflushed else { return }
+        writePendingHead(context: context)
+        unflushed = false
+        context.flush()
+        if !context.channel.isWritable { connection.setReading(false) }
+    }
+
+    func upstreamReceivedEnd(_ connection: UpstreamConnection) {
         guard let context, let exchange, connection === upstream else { return }
         guard case let .releaseAndEnd(reusable, close) = machine.upstreamEnd() else { return }
         upstream = nil
@@ -434,7 +521,13 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             loop.metrics.recordUpstream(seconds: Double((end - start).nanoseconds) / 1e9)
         }
         finish(exchange, status: exchange.status)
-        writeEnd(trailers, close: close, context: context)
+        var last: ByteBuffer?
+        if responseBody == .chunkEncoded {
+            var lastChunk = context.channel.allocator.buffer(capacity: 5)
+            lastChunk.writeStaticString("0\r\n\r\n")
+            last = lastChunk
+        }
+        writeEnd(last, close: close, context: context)
         applyReading(context: context)
     }
 
@@ -453,6 +546,9 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
                 finish(exchange, status: exchange.status)
             }
             exchange = nil
+            // What was written of the response goes out before the close cuts it short.
+            writePendingHead(context: context)
+            context.flush()
             context.close(promise: nil)
         case let .answer(action):
             perform(action, context: context)

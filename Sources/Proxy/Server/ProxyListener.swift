@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOExtras
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
@@ -25,16 +24,9 @@ final class ProxyListener: Service {
     static func bind(
         group: any EventLoopGroup, configuration: ProxyConfiguration, contexts: LoopContexts,
         tls: NIOSSLContext?, logger: Logger
-    ) throws -> ProxyListener {
+    ) async throws -> ProxyListener {
         let quiescing = ServerQuiescingHelper(group: group)
-        let decoderLimits: NIOHTTPDecoderLimitConfiguration = {
-            var limits = NIOHTTPDecoderLimitConfiguration()
-            limits.maxHeaderFieldSize = configuration.maxHeaderBytes
-            limits.maxHeaderListSize = configuration.maxHeaderBytes
-            limits.maxHeaderFieldCount = 256
-            return limits
-        }()
-        let channel = try ServerBootstrap(group: group)
+        let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
@@ -51,20 +43,14 @@ final class ProxyListener: Service {
                     if let tls {
                         try pipeline.addHandler(NIOSSLServerHandler(context: tls))
                     }
-                    // No IdleStateHandler: the loop's `IdleConnections` sweep watches for silence.
-                    // Built by hand rather than with configureHTTPServerPipeline: the decoder must
-                    // forward, not drop, bytes that follow an upgrade request into the tunnel.
-                    // No outbound header validator: response headers come from the upstream
-                    // through llhttp, which refuses control bytes, or are the sidecar's own.
-                    try pipeline.addHandler(HTTPResponseEncoder(configuration: .init()))
-                    try pipeline.addHandler(ByteToMessageHandler(HTTPRequestDecoder(
-                        leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop,
-                        limitConfiguration: decoderLimits)))
+                    // One handler on raw bytes: the head parser, splicer and body framing are the
+                    // sidecar's own (Core/HTTP). No IdleStateHandler: the loop's `IdleConnections`
+                    // sweep watches for silence.
                     try pipeline.addHandler(ProxyHandler(loop: loop, isTLS: tls != nil))
                 }
             }
             .bind(host: configuration.listen.host, port: configuration.listen.port)
-            .wait()
+            .get()
         return ProxyListener(channel: channel, quiescing: quiescing, drainTimeout: configuration.drainTimeout, logger: logger)
     }
 

@@ -5,8 +5,8 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
-import NIOConcurrencyHelpers
 import ServiceLifecycle
+import UnixSignals
 
 /// Start-up and the life of the process: load and validate the policy, build TLS, bind both ports
 /// (any failure is one clear line and a non-zero exit: the process never runs half-configured),
@@ -15,13 +15,13 @@ import ServiceLifecycle
 struct ProxyProcess {
     let configuration: ProxyConfiguration
 
-    func run() -> Int32 {
+    func run() async -> Int32 {
         let json = configuration.logFormat == .json
         let level = Logger.Level(rawValue: configuration.logLevel) ?? .info
         LoggingSystem.bootstrap { label in OperationalLogHandler(label: label, json: json, logLevel: level) }
         let logger = Logger(label: "tollgate-proxy")
         // Before anything can answer: a SIGHUP from then on reloads instead of ending the process.
-        let hangups = ReloadSignalListener.trapHangups()
+        let hangups = await ReloadSignalListener.trapHangups()
 
         let snapshot: PolicySnapshot
         do {
@@ -57,14 +57,23 @@ struct ProxyProcess {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
         let threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
-        defer {
-            try? threadPool.syncShutdownGracefully()
-            try? group.syncShutdownGracefully()
-        }
+        let status = await serve(snapshot: snapshot, policy: policy, tls: tls, jwksTLS: jwksTLS, environment: environment,
+                                 hangups: hangups, group: group, threadPool: threadPool, logger: logger)
+        // Every path out of `serve` comes here: the threads always stop.
+        try? await threadPool.shutdownGracefully()
+        try? await group.shutdownGracefully()
+        return status
+    }
+
+    /// Everything that runs on the event loops, from their contexts to the end of the service group.
+    private func serve(
+        snapshot: PolicySnapshot, policy: ActivePolicy, tls: NIOSSLContext?, jwksTLS: NIOSSLContext, environment: [String: String],
+        hangups: UnixSignalsSequence, group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, logger: Logger
+    ) async -> Int32 {
         let buckets = InProcessBuckets()
         let contexts: LoopContexts
         do {
-            contexts = try LoopContexts(group: group, configuration: configuration, policy: policy, buckets: buckets, logger: logger)
+            contexts = try await LoopContexts(group: group, configuration: configuration, policy: policy, buckets: buckets, logger: logger)
         } catch {
             return fail("cannot start event loops: \(error)")
         }
@@ -79,17 +88,17 @@ struct ProxyProcess {
         let listener: ProxyListener
         let admin: AdminServer
         do {
-            listener = try ProxyListener.bind(group: group, configuration: configuration, contexts: contexts, tls: tls, logger: logger)
+            listener = try await ProxyListener.bind(group: group, configuration: configuration, contexts: contexts, tls: tls, logger: logger)
         } catch {
             return fail("cannot listen on \(configuration.listen): \(Self.describe(error))")
         }
         do {
-            admin = try AdminServer.bind(
+            admin = try await AdminServer.bind(
                 group: group, endpoint: configuration.admin,
                 state: AdminState(reloader: reloader, contexts: contexts, processMetrics: processMetrics, threadPool: threadPool, jwks: jwks,
                                   store: configuration.store))
         } catch {
-            try? listener.channel.close().wait()
+            try? await listener.channel.close().get()
             return fail("cannot listen on admin \(configuration.admin): \(Self.describe(error))")
         }
 
@@ -113,27 +122,22 @@ struct ProxyProcess {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
-        let outcome = ExitStatus()
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do {
-                try await serviceGroup.run()
-            } catch {
-                logger.error("stopped with an error: \(error)")
-                outcome.set(1)
-            }
-            done.signal()
+        var status: Int32 = 0
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.error("stopped with an error: \(error)")
+            status = 1
         }
-        done.wait()
         for bound in contexts.all {
-            try? bound.eventLoop.submit {
+            try? await bound.eventLoop.submit {
                 bound.value.upstream.closeAll()
                 bound.value.stopTimers()
                 bound.value.accessLog.flush()
-            }.wait()
+            }.get()
         }
         logger.info("stopped")
-        return outcome.value
+        return status
     }
 
     private func fail(_ message: String) -> Int32 {
@@ -158,11 +162,4 @@ struct ProxyProcess {
         if let error = error as? IOError, error.errnoCode == EACCES { return "permission denied" }
         return "\(error)"
     }
-}
-
-/// The exit status the service group's task reports back to the main thread.
-final class ExitStatus: Sendable {
-    private let storage = NIOLockedValueBox<Int32>(0)
-    func set(_ value: Int32) { storage.withLockedValue { $0 = value } }
-    var value: Int32 { storage.withLockedValue { $0 } }
 }

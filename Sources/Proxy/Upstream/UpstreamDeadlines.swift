@@ -3,10 +3,13 @@ import NIOCore
 /// Upstream response deadlines for one event loop, checked by one repeating sweep instead of a
 /// timer per request: scheduling and cancelling a timer for every request re-arms the loop's timer
 /// (a syscall each time). A deadline fires within one sweep interval of its time.
+///
+/// A deadline is a field of its owner (the client connection): setting and clearing one per
+/// request is a store, not a dictionary insert and remove. Owners join once per connection.
 final class UpstreamDeadlines {
     static let sweepInterval: TimeAmount = .milliseconds(50)
 
-    private var pending: [ObjectIdentifier: (deadline: NIODeadline, owner: any UpstreamDeadlineOwner)] = [:]
+    private var owners: [ObjectIdentifier: any UpstreamDeadlineOwner] = [:]
     private var sweeper: Scheduled<Void>?
 
     /// Sweeps every `sweepInterval` on `loop` until `stop()`.
@@ -22,23 +25,38 @@ final class UpstreamDeadlines {
         sweeper = nil
     }
 
-    /// Registers (or replaces) `owner`'s deadline; `owner.upstreamDeadlinePassed()` runs on this
-    /// loop if it passes. No closure per request: the owner is told.
-    func set(_ owner: some UpstreamDeadlineOwner, deadline: NIODeadline) {
-        pending[ObjectIdentifier(owner)] = (deadline, owner)
+    /// Once per connection: its deadlines are swept from now on.
+    func add(_ owner: some UpstreamDeadlineOwner) {
+        owners[ObjectIdentifier(owner)] = owner
     }
 
-    func clear(_ owner: AnyObject) {
-        pending.removeValue(forKey: ObjectIdentifier(owner))
+    func remove(_ owner: some UpstreamDeadlineOwner) {
+        owner.upstreamDeadline = nil
+        owners.removeValue(forKey: ObjectIdentifier(owner))
+    }
+
+    /// Sets (or replaces) `owner`'s deadline; `owner.upstreamDeadlinePassed()` runs on this loop if
+    /// it passes. No closure per request: the owner is told.
+    @inline(__always)
+    func set(_ owner: some UpstreamDeadlineOwner, deadline: NIODeadline) {
+        owner.upstreamDeadline = deadline
+    }
+
+    @inline(__always)
+    func clear(_ owner: some UpstreamDeadlineOwner) {
+        owner.upstreamDeadline = nil
     }
 
     private func sweep() {
-        guard !pending.isEmpty else { return }
+        guard !owners.isEmpty else { return }
         let now = NIODeadline.now()
-        let expired = pending.filter { $0.value.deadline <= now }
-        for (key, entry) in expired {
-            pending.removeValue(forKey: key)
-            entry.owner.upstreamDeadlinePassed()
+        var expired: [any UpstreamDeadlineOwner] = []
+        for owner in owners.values {
+            if let deadline = owner.upstreamDeadline, deadline <= now { expired.append(owner) }
+        }
+        for owner in expired {
+            owner.upstreamDeadline = nil
+            owner.upstreamDeadlinePassed()
         }
     }
 }
@@ -48,5 +66,7 @@ extension UpstreamDeadlines: Sendable {}
 
 /// Whoever waits for an upstream response (the client connection's handler).
 protocol UpstreamDeadlineOwner: AnyObject {
+    /// When the upstream must have begun its response; nil while nothing is awaited.
+    var upstreamDeadline: NIODeadline? { get set }
     func upstreamDeadlinePassed()
 }

@@ -1,11 +1,15 @@
+import Core
 import NIOCore
-import NIOHTTP1
 
 /// Receives what an upstream connection says, for whichever exchange is using it.
 protocol UpstreamResponseDelegate: AnyObject {
-    func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPResponseHead)
+    /// The response head; `bytes` is exactly its bytes.
+    func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPHead, bytes: ByteBuffer)
+    /// Body bytes as they came (chunk framing included unless the connection was asked to dechunk).
     func upstream(_ connection: UpstreamConnection, receivedBody body: ByteBuffer)
-    func upstream(_ connection: UpstreamConnection, receivedEnd trailers: HTTPHeaders?)
+    func upstreamReceivedEnd(_ connection: UpstreamConnection)
+    /// The bytes of one read are all delivered: what was written for them may be flushed.
+    func upstreamReadComplete(_ connection: UpstreamConnection)
     /// The connection failed or closed before the response ended.
     func upstream(_ connection: UpstreamConnection, failed error: any Error)
     func upstreamWritabilityChanged(_ connection: UpstreamConnection)
@@ -31,30 +35,43 @@ final class UpstreamConnection {
         self.channel = channel
     }
 
-    func write(_ part: HTTPClientRequestPart, flush: Bool) {
+    /// The response reader, set by the handler (which owns it).
+    fileprivate weak var handler: UpstreamHandler?
+
+    /// Bytes of the request (its head, body parts as they came, or tunnel bytes).
+    func write(_ bytes: ByteBuffer, flush: Bool) {
         if flush {
-            channel.writeAndFlush(part, promise: nil)
+            channel.writeAndFlush(bytes, promise: nil)
         } else {
-            channel.write(part, promise: nil)
+            channel.write(bytes, promise: nil)
         }
     }
 
-    /// After `101 Switching Protocols`: the HTTP handlers leave and the connection belongs to the
-    /// tunnel (never pooled again). The tunnel joins before the response decoder leaves, so bytes
-    /// that followed the 101 in the same read reach it; the future completes once the decoder is
-    /// gone and nothing written by the tunnel can pass through an HTTP handler.
-    func convertToTunnel(_ tunnel: TunnelHandler) -> EventLoopFuture<Void> {
+    /// The next response answers a request of `method`; `dechunk`: pass a chunked body's data
+    /// without its framing (for an HTTP/1.0 client).
+    func expectResponse(to method: HTTPMethodName, dechunk: Bool) {
+        guard let handler else { return }
+        // Asked from inside the reader's own callback (a pipelined request sent on the connection
+        // its previous response just ended on): applied when that read returns.
+        if handler.reading {
+            handler.deferredExpectation = (method, dechunk)
+        } else {
+            handler.reader.expectResponse(to: method, dechunk: dechunk)
+        }
+    }
+
+    /// After `101 Switching Protocols`: the HTTP handler leaves and the connection belongs to the
+    /// tunnel (never pooled again). Bytes that followed the 101 are handed back for the client.
+    func convertToTunnel(_ tunnel: TunnelHandler) throws -> [ByteBuffer] {
         reusable = false
         delegate = nil
         let pipeline = channel.pipeline.syncOperations
-        do {
-            _ = try pipeline.removeHandler(context: pipeline.context(handlerType: UpstreamHandler.self))
-            _ = try pipeline.removeHandler(context: pipeline.context(handlerType: HTTPRequestEncoder.self))
-            try pipeline.addHandler(tunnel)
-            return try pipeline.removeHandler(context: pipeline.context(handlerType: ByteToMessageHandler<HTTPResponseDecoder>.self))
-        } catch {
-            return channel.eventLoop.makeFailedFuture(error)
-        }
+        let handler = try pipeline.handler(type: UpstreamHandler.self)
+        let leftover = handler.opaque
+        handler.opaque = []
+        try pipeline.addHandler(tunnel)
+        _ = pipeline.removeHandler(handler)
+        return leftover
     }
 
     /// False while the client cannot take more of the response.
@@ -78,47 +95,69 @@ final class UpstreamConnection {
 extension UpstreamConnection: Sendable {}
 
 final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+    typealias InboundIn = ByteBuffer
 
     /// Strong: the channel's pipeline keeps the handler, which keeps the connection, until the
     /// channel closes and NIO tears the pipeline down.
     let connection: UpstreamConnection
-    private var responseInProgress = false
+    fileprivate var reader: HTTPMessageReader
+    /// Bytes after a `101`, for the tunnel.
+    fileprivate var opaque: [ByteBuffer] = []
+    /// True while `reader` is reading (its callbacks must not touch it).
+    fileprivate var reading = false
+    fileprivate var deferredExpectation: (HTTPMethodName, Bool)?
 
-    init(connection: UpstreamConnection) {
+    init(connection: UpstreamConnection, configuration: HTTPHeadParser.Configuration) {
         self.connection = connection
+        self.reader = HTTPMessageReader(.response, configuration: configuration)
     }
 
-    static func attach(to channel: any Channel) throws -> UpstreamConnection {
+    static func attach(to channel: any Channel, configuration: HTTPHeadParser.Configuration) throws -> UpstreamConnection {
         let connection = UpstreamConnection(channel: channel)
-        let handler = UpstreamHandler(connection: connection)
-        // Bytes that follow a 101 in the same read belong to the switched protocol: keep them.
-        // No outbound header validator: forwarded headers passed the client-side parser, and the
-        // ones the sidecar adds are its own validated values (claim headers are checked when set).
-        try channel.pipeline.syncOperations.addHTTPClientHandlers(
-            leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
+        let handler = UpstreamHandler(connection: connection, configuration: configuration)
+        connection.handler = handler
         try channel.pipeline.syncOperations.addHandler(handler)
         return connection
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case let .head(head):
-            // 1xx other than 101 are dropped by the decoder; a head is the final response.
-            responseInProgress = true
-            if !head.isKeepAlive { connection.reusable = false }
-            guard let delegate = connection.delegate else {
-                // A response nobody asked for: the connection is out of sync.
-                connection.close()
-                return
+        reading = true
+        defer {
+            reading = false
+            if let (method, dechunk) = deferredExpectation {
+                deferredExpectation = nil
+                reader.expectResponse(to: method, dechunk: dechunk)
             }
-            delegate.upstream(connection, receivedHead: head)
-        case let .body(body):
-            connection.delegate?.upstream(connection, receivedBody: body)
-        case let .end(trailers):
-            responseInProgress = false
-            connection.delegate?.upstream(connection, receivedEnd: trailers)
         }
+        do {
+            try reader.read(unwrapInboundIn(data)) { event in
+                switch event {
+                case let .head(head, bytes):
+                    if !head.isKeepAlive(in: bytes) || head.framing == .untilClose { connection.reusable = false }
+                    guard let delegate = connection.delegate else {
+                        // A response nobody asked for: the connection is out of sync.
+                        connection.close()
+                        return
+                    }
+                    delegate.upstream(connection, receivedHead: head, bytes: bytes)
+                case let .body(body, _):
+                    connection.delegate?.upstream(connection, receivedBody: body)
+                case .end:
+                    connection.delegate?.upstreamReceivedEnd(connection)
+                case let .opaque(bytes):
+                    opaque.append(bytes)
+                }
+            }
+        } catch {
+            // A response the strict parser refuses: never passed on, never reused.
+            connection.reusable = false
+            fail(UpstreamError.malformedResponse(error))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        connection.delegate?.upstreamReadComplete(connection)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -129,13 +168,20 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         connection.closed = true
         connection.reusable = false
-        if let delegate = connection.delegate {
-            connection.delegate = nil
-            delegate.upstream(connection, failed: UpstreamError.connectionClosed)
+        if reader.readEndOfInput({ _ in }) == .endedBody, let delegate = connection.delegate {
+            delegate.upstreamReceivedEnd(connection)
         }
+        fail(UpstreamError.connectionClosed)
         connection.onClose?(connection)
         connection.onClose = nil
         context.fireChannelInactive()
+    }
+
+    private func fail(_ error: UpstreamError) {
+        if let delegate = connection.delegate {
+            connection.delegate = nil
+            delegate.upstream(connection, failed: error)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -150,10 +196,12 @@ extension UpstreamHandler: Sendable {}
 enum UpstreamError: Error, CustomStringConvertible {
     case connectionClosed
     case connectFailed(String)
+    case malformedResponse(HTTPHeadError)
 
     var description: String {
         switch self {
         case .connectionClosed: "the upstream closed the connection"
+        case let .malformedResponse(error): "the upstream's response is not valid HTTP/1.1 (\(error.reason))"
         case let .connectFailed(reason): "cannot connect to the upstream: \(reason)"
         }
     }

@@ -1,3 +1,4 @@
+import Core
 import NIOCore
 import NIOPosix
 
@@ -10,6 +11,8 @@ final class UpstreamPool {
     /// Most recently used last (LIFO keeps the warmest connections busy and lets the rest idle out).
     private var idle: [UpstreamConnection] = []
     private let maximumIdle: Int
+    /// Limits of the response heads: larger than a request's (cookies), bounded all the same.
+    private let responseHeads = HTTPHeadParser.Configuration(maxHeadBytes: 65_536, maxFieldCount: 1_000)
 
     init(eventLoop: any EventLoop, endpoint: ProxyConfiguration.Endpoint, connectTimeout: TimeAmount, maximumIdle: Int = 256) {
         self.eventLoop = eventLoop
@@ -29,12 +32,13 @@ final class UpstreamPool {
 
     /// A new connection. It comes wrapped in `NIOLoopBound`: it may only be used on this pool's loop.
     func connect() -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
-        ClientBootstrap(group: eventLoop)
+        let responseHeads = responseHeads
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    _ = try UpstreamHandler.attach(to: channel)
+                    _ = try UpstreamHandler.attach(to: channel, configuration: responseHeads)
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)

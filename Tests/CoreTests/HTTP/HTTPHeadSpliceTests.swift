@@ -20,6 +20,8 @@ struct HTTPHeadSpliceTests {
         splice.write(from: original, into: &out)
         let joined = splice.slices(of: original).map { String(buffer: $0) }.joined()
         #expect(String(buffer: out) == joined, "the slices and the copy agree")
+        var assembled = splice
+        #expect(String(buffer: assembled.makeHead(from: original)) == joined, "the head built in the added lines' buffer agrees")
         return joined
     }
 

@@ -46,4 +46,20 @@ struct RequestPathTests {
         #expect(RequestPath.problemWithPolicyPath("/v1/orders?x=1") == #"a path must not contain a query ("?")"#)
         #expect(RequestPath.problemWithPolicyPath("v1") == #"invalid path "v1": the path must start with "/""#)
     }
+
+    @Test("a path isNormal calls normal is what normalize makes of it, byte for byte; random paths over a small alphabet")
+    func isNormalAgrees() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("/ab.%2e9#~-_ ".utf8)
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0...12, using: &generator)
+            let bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            let path = String(decoding: bytes, as: UTF8.self)
+            if RequestPath.isNormal(path[...].utf8) {
+                #expect(RequestPath.normalize(path) == .success(path), "\(path)")
+            }
+        }
+        #expect(RequestPath.isNormal("/v1/orders/abc-DEF_~"[...].utf8))
+        #expect(!RequestPath.isNormal("/v1/file.json"[...].utf8) && !RequestPath.isNormal("v1"[...].utf8))
+    }
 }

@@ -33,7 +33,7 @@ struct HeadGenerator {
     // MARK: Corpus
 
     /// Every smuggling and malformation shape named in proxy.md "Data path", in
-    /// RequestValidation and InputSafetyTests, and the classic ones from the literature.
+    /// the former RequestValidation and InputSafetyTests, and the classic ones from the literature.
     static let requestCorpus: [String] = [
         "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
         "GET /plain/items?id=7 HTTP/1.1\r\nHost: api.example\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n",
