@@ -11,6 +11,9 @@
 # Usage: bench/run-control-bench.sh [--no-build]
 # Environment (defaults): CONNECTIONS=32 THREADS=1 DURATION=10s WARMUP=2s PORT=18410
 #   RESULTS_DIR=bench/results   where control-<UTC date>.md is written
+#   CONTROL=PATH                a tollgate-control binary to measure instead of building one
+#                               (two commits compared in one session, runs alternated);
+#   LABEL=TEXT                  names that binary in the report
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,11 +34,12 @@ PORT="${PORT:-18410}"
 RESULTS_DIR="${RESULTS_DIR:-bench/results}"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+[ -n "${CONTROL:-}" ] && build=0
 if [ "$build" = 1 ]; then
   echo "bench: building tollgate-control (release)"
   swift build -c release --product tollgate-control --scratch-path .build-bench 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }
 fi
-control="$(swift build -c release --scratch-path .build-bench --show-bin-path)/tollgate-control"
+control="${CONTROL:-$(swift build -c release --scratch-path .build-bench --show-bin-path)/tollgate-control}"
 
 work="$(mktemp -d)"
 server=""
@@ -68,6 +72,7 @@ report="$RESULTS_DIR/control-$(date -u +%Y%m%dT%H%M%SZ).md"
 mkdir -p "$RESULTS_DIR"
 {
   echo "# tollgate-control benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
+  [ -n "${CONTROL:-}" ] && { echo; echo "Binary: \`$CONTROL\`${LABEL:+ ($LABEL)}."; }
   echo
   echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, 127.0.0.1, $(nproc) cores shared by wrk and the server; SQLite."
   echo

@@ -33,19 +33,44 @@ struct StorageTests {
         await other.close()
     }
 
-    @Test("values round-trip; ? inside quotes is not a placeholder", arguments: ControlServer.Engine.allCases)
+    /// A row of the test table `t`, read by position.
+    struct TestRow: SQLRowDecodable {
+        let id: Int64
+        let name: String
+        let data: [UInt8]
+        let note: String?
+        let literal: String
+
+        init(row: some SQLRowReader) throws {
+            id = try row.column(0)
+            name = try row.column(1)
+            data = try row.column(2)
+            note = try row.column(3)
+            literal = try row.column(4)
+        }
+    }
+
+    @Test("values round-trip into a typed row; ? inside quotes is not a placeholder", arguments: ControlServer.Engine.allCases)
     func values(engine: ControlServer.Engine) async throws {
         let database = try await Self.open(engine)
         let blob = Migrations.portable("{blob}", for: database.engine)
-        try await database.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, data \(blob), note TEXT)")
+        try await database.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT, data \(raw: blob), note TEXT)")
         try await database.execute(
-            "INSERT INTO t (id, name, data, note) VALUES (?, ?, ?, ?)", [.int(Int64.max), .text("é ? 'x'"), .blob([0, 255, 7]), .null])
-        let row = try #require(try await database.first("SELECT id, name, data, note, 'what?' AS literal FROM t WHERE id = ?", [.int(Int64.max)]))
-        #expect(try row.int("id") == Int64.max)
-        #expect(try row.string("name") == "é ? 'x'")
-        #expect(try row.blob("data") == [0, 255, 7])
-        #expect(try row.optionalString("note") == nil)
-        #expect(try row.string("literal") == "what?")
+            "INSERT INTO t (id, name, data, note) VALUES (\(bind: Int64.max), \(bind: "é ? 'x'"), \(bind: [UInt8]([0, 255, 7])), \(bind: SQLValue.null))")
+        let row = try #require(try await database.first(
+            "SELECT id, name, data, note, 'what?' AS literal FROM t WHERE id = \(bind: Int64.max)", as: TestRow.self))
+        #expect(row.id == Int64.max)
+        #expect(row.name == "é ? 'x'")
+        #expect(row.data == [0, 255, 7])
+        #expect(row.note == nil)
+        #expect(row.literal == "what?")
+        // A column of another type than the record says is an error naming the column.
+        await #expect {
+            _ = try await database.first("SELECT name FROM t", as: Int64.self)
+        } throws: { error in
+            if case DatabaseError.column("name", "integer") = error { return true }
+            return false
+        }
         await database.close()
     }
 
@@ -56,19 +81,19 @@ struct StorageTests {
         struct Boom: Error {}
         await #expect(throws: Boom.self) {
             try await database.transaction { executor in
-                try await executor.execute("INSERT INTO t (id) VALUES (?)", [.text("a")])
+                try await executor.execute("INSERT INTO t (id) VALUES (\(bind: "a"))")
                 throw Boom()
             }
         }
-        #expect(try await database.query("SELECT id FROM t", []).isEmpty)
-        try await database.transaction { try await $0.execute("INSERT INTO t (id) VALUES (?)", [.text("a")]) }
+        #expect(try await database.query("SELECT id FROM t", as: String.self).isEmpty)
+        try await database.transaction { try await $0.execute("INSERT INTO t (id) VALUES (\(bind: "a"))") }
         await #expect {
-            try await database.execute("INSERT INTO t (id) VALUES (?)", [.text("a")])
+            try await database.execute("INSERT INTO t (id) VALUES (\(bind: "a"))")
         } throws: { error in
             if case DatabaseError.duplicate = error { return true }
             return false
         }
-        #expect(try await database.query("SELECT id FROM t", []).count == 1)
+        #expect(try await database.query("SELECT id FROM t", as: String.self) == ["a"])
         await database.close()
     }
 
@@ -110,11 +135,11 @@ struct DataKeyRotationTests {
             id: "usr_1", email: "x@y.example", displayName: "X", attributes: "{}", passwordHash: nil, status: "active", roles: [],
             createdAt: 0, updatedAt: 0, lastLogin: nil, version: 1)
         try await UserStore.insert(user, crypto: services.userCrypto, on: services.database)
-        let before = try #require(try await services.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])).string("email")
+        let before = try #require(try await services.database.first("SELECT email FROM users WHERE id = 'usr_1'", as: String.self))
 
         let (keyID, resealed) = try await DataKeys.rotate(services.database, masterKey: try MasterKey.load(path: keyPath, logger: Logger(label: "test")))
         #expect(resealed == 4, "email, display name, attributes and the signing key")
-        let after = try #require(try await services.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])).string("email")
+        let after = try #require(try await services.database.first("SELECT email FROM users WHERE id = 'usr_1'", as: String.self))
         #expect(after.hasPrefix("v1.\(keyID).") && after != before)
         #expect(services.userCrypto.keys.cipher.current.id != keyID, "the running service has not seen the new key yet")
         #expect(try await UserStore.find(id: "usr_1", crypto: services.userCrypto, on: services.database)?.email == "x@y.example")
@@ -144,11 +169,11 @@ struct DataKeyRotationTests {
             createdAt: 0, updatedAt: 0, lastLogin: nil, version: 1), crypto: first.userCrypto, on: first.database)
         _ = try await DataKeys.rotate(first.database, masterKey: try MasterKey.load(path: paths[0], logger: logger))
         let secretHash = first.clientSecrets.hash("tgs_secret")
-        let sealedEmail = try #require(try await first.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])).string("email")
+        let sealedEmail = try #require(try await first.database.first("SELECT email FROM users WHERE id = 'usr_1'", as: String.self))
         let oldKey = try MasterKey.load(path: paths[0], logger: logger)
         #expect(try await DataKeys.rewrap(first.database, from: oldKey, to: MasterKey(bytes: try MasterKey.create(path: paths[1]))) == .rewrapped(2))
         #expect(try await DataKeys.rewrap(first.database, from: oldKey, to: try MasterKey.load(path: paths[1], logger: logger)) == .alreadyDone)
-        #expect(try await first.database.first("SELECT email FROM users WHERE id = 'usr_1'", [])?.string("email") == sealedEmail,
+        #expect(try await first.database.first("SELECT email FROM users WHERE id = 'usr_1'", as: String.self) == sealedEmail,
                 "no sealed field changes")
         await first.database.close()
 

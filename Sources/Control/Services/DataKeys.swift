@@ -6,30 +6,26 @@ import Synchronization
 /// they sealed).
 enum DataKeys {
     static func load(_ database: any Database, masterKey: MasterKey) async throws -> FieldCipher {
-        let rows = try await database.transaction { transaction -> [SQLRow] in
-            if transaction.engine == .postgres {
-                try await transaction.execute("SELECT pg_advisory_xact_lock(72532)")
-            }
-            let rows = try await transaction.query("SELECT id, sealed, is_current FROM data_keys ORDER BY created_at", [])
-            guard rows.isEmpty else { return rows }
+        let stored = try await database.transaction { transaction -> [DataKeyRecord] in
+            try await transaction.takeTurn(.dataKeys)
+            let stored = try await DataKeyStore.all(on: transaction)
+            guard stored.isEmpty else { return stored }
             let key = try FieldCipher.newDataKey()
-            let wrapped = try FieldCipher.wrap(key, masterKey: masterKey.bytes)
-            try await transaction.execute(
-                "INSERT INTO data_keys (id, sealed, created_at, is_current) VALUES (?, ?, ?, 1)",
-                [.text(wrapped.id), .blob(pack(wrapped.sealed)), .int(Clock.nowMilliseconds())])
-            return try await transaction.query("SELECT id, sealed, is_current FROM data_keys", [])
+            try await DataKeyStore.insertCurrent(
+                try FieldCipher.wrap(key, masterKey: masterKey.bytes), now: Clock.nowMilliseconds(), on: transaction)
+            return try await DataKeyStore.all(on: transaction)
         }
         var current: FieldCipher.DataKey?
         var older: [FieldCipher.DataKey] = []
-        for row in rows {
-            let wrapped = FieldCipher.WrappedKey(id: try row.string("id"), sealed: try unpack(try row.blob("sealed")))
+        for record in stored {
+            let wrapped = record.key
             let key: FieldCipher.DataKey
             do {
                 key = try FieldCipher.unwrap(wrapped, masterKey: masterKey.bytes)
             } catch {
                 throw StartupError("data key \(wrapped.id) does not open with this master key: is --master-key-file the one this database was created with?")
             }
-            if try row.bool("is_current") { current = key } else { older.append(key) }
+            if record.isCurrent { current = key } else { older.append(key) }
         }
         guard let current else { throw StartupError("data_keys has no current key") }
         return FieldCipher(current: current, older: older)
@@ -67,12 +63,6 @@ final class DataKeyRing: Sendable {
 }
 
 extension DataKeys {
-    /// The sealed columns: `(table, key column, sealed column)`; the context is `table.column`.
-    static let sealedColumns = [
-        ("users", "id", "email"), ("users", "id", "display_name"), ("users", "id", "attributes"),
-        ("signing_keys", "kid", "private_key"),
-    ]
-
     /// Makes a new data key current and re-seals every stored field under it, in one transaction.
     /// Older keys stay (wrapped) so a value read by a process that has not reloaded still opens.
     /// `audit` writes the audit row in the same transaction.
@@ -84,21 +74,15 @@ extension DataKeys {
         let rotated = try current.rotated()
         let wrapped = try FieldCipher.wrap(rotated.current, masterKey: masterKey.bytes)
         return try await database.transaction { executor in
-            if executor.engine == .postgres {
-                try await executor.execute("SELECT pg_advisory_xact_lock(72532)")
-            }
-            try await executor.execute("UPDATE data_keys SET is_current = 0")
-            try await executor.execute(
-                "INSERT INTO data_keys (id, sealed, created_at, is_current) VALUES (?, ?, ?, 1)",
-                [.text(wrapped.id), .blob(pack(wrapped.sealed)), .int(Clock.nowMilliseconds())])
+            try await executor.takeTurn(.dataKeys)
+            try await DataKeyStore.clearCurrent(on: executor)
+            try await DataKeyStore.insertCurrent(wrapped, now: Clock.nowMilliseconds(), on: executor)
             var resealed = 0
-            for (table, key, column) in sealedColumns {
-                let context = "\(table).\(column)"
-                for row in try await executor.query("SELECT \(key) AS k, \(column) AS v FROM \(table) WHERE \(column) IS NOT NULL", []) {
-                    let value = try row.string("v")
-                    guard rotated.needsRewrap(value) else { continue }
-                    let fresh = try rotated.seal(try rotated.open(value, context: context), context: context)
-                    try await executor.execute("UPDATE \(table) SET \(column) = ? WHERE \(key) = ?", [.text(fresh), .text(try row.string("k"))])
+            for column in SealedFieldStore.columns {
+                for field in try await SealedFieldStore.fields(in: column, on: executor) {
+                    guard rotated.needsRewrap(field.sealed) else { continue }
+                    let fresh = try rotated.seal(try rotated.open(field.sealed, context: column.context), context: column.context)
+                    try await SealedFieldStore.replace(field, in: column, with: fresh, on: executor)
                     resealed += 1
                 }
             }
@@ -115,11 +99,11 @@ extension DataKeys {
     /// `masterKey` with the derivation root this database uses: the one a `keys rewrap` stored, or
     /// the master key itself when it never was re-wrapped.
     static func withDerivationRoot(_ masterKey: MasterKey, database: any SQLExecutor) async throws -> MasterKey {
-        guard let row = try await database.first("SELECT sealed FROM master_secrets WHERE name = ?", [.text(rootName)]) else {
+        guard let sealedRoot = try await MasterSecretStore.find(rootName, on: database) else {
             return masterKey
         }
         do {
-            return MasterKey(bytes: masterKey.bytes, derivationRoot: try AESGCM.open(try unpack(try row.blob("sealed")), key: masterKey.bytes, aad: rootAAD))
+            return MasterKey(bytes: masterKey.bytes, derivationRoot: try AESGCM.open(sealedRoot, key: masterKey.bytes, aad: rootAAD))
         } catch {
             throw StartupError("the stored derivation root does not open with this master key: is --master-key-file the one the last `keys rewrap` wrote?")
         }
@@ -141,12 +125,9 @@ extension DataKeys {
         audit: @escaping @Sendable (any SQLExecutor, _ count: Int) async throws -> Void = { _, _ in }
     ) async throws -> RewrapResult {
         try await database.transaction { executor in
-            if executor.engine == .postgres {
-                try await executor.execute("SELECT pg_advisory_xact_lock(72532)")
-            }
-            let rows = try await executor.query("SELECT id, sealed FROM data_keys", [])
-            guard !rows.isEmpty else { throw StartupError("the database has no data keys yet: start the service once (or run bootstrap) first") }
-            let wrappedKeys = try rows.map { FieldCipher.WrappedKey(id: try $0.string("id"), sealed: try unpack(try $0.blob("sealed"))) }
+            try await executor.takeTurn(.dataKeys)
+            let wrappedKeys = try await DataKeyStore.all(on: executor).map(\.key)
+            guard !wrappedKeys.isEmpty else { throw StartupError("the database has no data keys yet: start the service once (or run bootstrap) first") }
             let unwrapped = wrappedKeys.compactMap { try? FieldCipher.unwrap($0, masterKey: oldKey.bytes) }
             if unwrapped.count != wrappedKeys.count {
                 if unwrapped.isEmpty, wrappedKeys.allSatisfy({ (try? FieldCipher.unwrap($0, masterKey: newKey.bytes)) != nil }) {
@@ -157,28 +138,12 @@ extension DataKeys {
             }
             let root = try await withDerivationRoot(oldKey, database: executor).derivationRoot
             for key in unwrapped {
-                let wrapped = try FieldCipher.wrap(key, masterKey: newKey.bytes)
-                try await executor.execute("UPDATE data_keys SET sealed = ? WHERE id = ?", [.blob(pack(wrapped.sealed)), .text(key.id)])
+                try await DataKeyStore.replaceWrapping(try FieldCipher.wrap(key, masterKey: newKey.bytes), on: executor)
             }
-            let sealedRoot = pack(try AESGCM.seal(root, key: newKey.bytes, aad: rootAAD))
-            try await executor.execute("DELETE FROM master_secrets WHERE name = ?", [.text(rootName)])
-            try await executor.execute(
-                "INSERT INTO master_secrets (name, sealed, created_at) VALUES (?, ?, ?)",
-                [.text(rootName), .blob(sealedRoot), .int(Clock.nowMilliseconds())])
+            try await MasterSecretStore.replace(
+                rootName, sealed: try AESGCM.seal(root, key: newKey.bytes, aad: rootAAD), now: Clock.nowMilliseconds(), on: executor)
             try await audit(executor, unwrapped.count)
             return .rewrapped(unwrapped.count)
         }
-    }
-
-    static func pack(_ sealed: AESGCM.Sealed) -> [UInt8] {
-        sealed.nonce + sealed.ciphertext + sealed.tag
-    }
-
-    static func unpack(_ bytes: [UInt8]) throws -> AESGCM.Sealed {
-        guard bytes.count > AESGCM.nonceBytes + AESGCM.tagBytes else { throw DatabaseError.column("sealed", "a sealed value") }
-        return AESGCM.Sealed(
-            nonce: Array(bytes.prefix(AESGCM.nonceBytes)),
-            ciphertext: Array(bytes[AESGCM.nonceBytes..<(bytes.count - AESGCM.tagBytes)]),
-            tag: Array(bytes.suffix(AESGCM.tagBytes)))
     }
 }

@@ -51,8 +51,7 @@ final class KeyRing: Sendable {
     /// token lifetime as the shared maximum when it is longer (the retirement window of every later
     /// rotation, whoever runs it, covers it).
     func start() async throws {
-        try await database.execute(
-            "UPDATE settings SET value = ? WHERE name = 'max_token_ttl_ms' AND value < ?", [.int(tokenLifetime), .int(tokenLifetime)])
+        try await SettingsStore.recordTokenLifetime(tokenLifetime, on: database)
         try await reload()
         if state.withLock({ $0.active == nil }) {
             _ = try await rotate()
@@ -61,25 +60,18 @@ final class KeyRing: Sendable {
 
     func reload() async throws {
         let now = Clock.nowMilliseconds()
-        let rows = try await database.query(
-            """
-            SELECT kid, alg, private_key, public_jwk, created_at, retired_at, published_until FROM signing_keys
-            WHERE retired_at IS NULL OR published_until > ? ORDER BY created_at DESC, kid
-            """, [.int(now)])
         var next = State(loadedAt: now)
-        for row in rows {
-            let kid = try row.string("kid")
-            guard let algorithm = JWTAlgorithm(rawValue: try row.string("alg")) else { continue }
-            let jwkText = try row.string("public_jwk")
-            let parsed = try JSONValue.parse(Array(jwkText.utf8))
-            let key = try JWKS.parse(Array("{\"keys\":[\(jwkText)]}".utf8)).keys.first
+        for stored in try await SigningKeyStore.published(at: now, on: database) {
+            let kid = stored.kid
+            guard let algorithm = JWTAlgorithm(rawValue: stored.algorithm) else { continue }
+            let parsed = try JSONValue.parse(Array(stored.publicJWK.utf8))
+            let key = try JWKS.parse(Array("{\"keys\":[\(stored.publicJWK)]}".utf8)).keys.first
             guard let key else { throw StartupError("signing key \(kid) has an unusable public JWK") }
-            let retiredAt = try row.optionalInt("retired_at")
             next.published.append(Published(
                 kid: kid, algorithm: algorithm, jwk: JSONOutput(parsed), verificationKey: key,
-                createdAt: try row.int("created_at"), retiredAt: retiredAt, publishedUntil: try row.optionalInt("published_until")))
-            if retiredAt == nil, next.active == nil {
-                let pem = try await cipher.open(try row.string("private_key"), context: Self.privateKeyContext)
+                createdAt: stored.createdAt, retiredAt: stored.retiredAt, publishedUntil: stored.publishedUntil))
+            if stored.retiredAt == nil, next.active == nil {
+                let pem = try await cipher.open(stored.sealedPrivateKey, context: Self.privateKeyContext)
                 let header = JSONOutput.object([("alg", .string(algorithm.rawValue)), ("typ", "at+jwt"), ("kid", .string(kid))])
                 next.active = (kid, try SigningKey.pem(Array(pem.utf8), algorithm: algorithm), Base64URL.encode(header.utf8()))
             }
@@ -108,17 +100,14 @@ final class KeyRing: Sendable {
         try await database.transaction { [tokenLifetime, algorithm] executor in
             // One rotation at a time across replicas (SQLite's write transactions already are):
             // two at once on PostgreSQL would each retire only what they saw and leave two active keys.
-            if executor.engine == .postgres {
-                try await executor.execute("SELECT pg_advisory_xact_lock(72533)")
-            }
-            let shared = try await executor.first("SELECT value FROM settings WHERE name = 'max_token_ttl_ms'", [])
-            let lifetime = max(tokenLifetime, try shared?.int("value") ?? 0)
-            try await executor.execute(
-                "UPDATE signing_keys SET retired_at = ?, published_until = ? WHERE retired_at IS NULL",
-                [.int(now), .int(now + lifetime + Self.retirementMargin)])
-            try await executor.execute(
-                "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) VALUES (?, ?, ?, ?, ?)",
-                [.text(kid), .text(algorithm.rawValue), .text(sealed), .text(jwk.serialized()), .int(now)])
+            try await executor.takeTurn(.signingKeys)
+            let lifetime = max(tokenLifetime, try await SettingsStore.maxTokenLifetime(on: executor))
+            try await SigningKeyStore.retireActive(now: now, publishedUntil: now + lifetime + Self.retirementMargin, on: executor)
+            try await SigningKeyStore.insert(
+                SigningKeyRecord(
+                    kid: kid, algorithm: algorithm.rawValue, sealedPrivateKey: sealed, publicJWK: jwk.serialized(), createdAt: now,
+                    retiredAt: nil, publishedUntil: nil),
+                on: executor)
             try await audit(executor, kid)
         }
         try await reload()

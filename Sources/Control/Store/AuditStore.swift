@@ -28,35 +28,39 @@ struct AuditFilter: Sendable {
     var to: Int64?
 }
 
+extension AuditEntry: SQLRowDecodable {
+    /// The select list `init(row:)` reads, in its order.
+    static let columns = "id, time, actor, action, resource, before, after, request_id"
+
+    init(row: some SQLRowReader) throws {
+        self.init(
+            id: try row.column(0), time: try row.column(1), actor: try row.column(2), action: try row.column(3),
+            resource: try row.column(4), before: try row.column(5), after: try row.column(6), requestID: try row.column(7))
+    }
+}
+
 enum AuditStore {
     static func record(
         actor: String, action: String, resource: String, before: JSONOutput?, after: JSONOutput?, requestID: String,
         on executor: any SQLExecutor
     ) async throws {
-        try await executor.execute(
-            "INSERT INTO audit_log (time, actor, action, resource, before, after, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [.int(Clock.nowMilliseconds()), .text(actor), .text(action), .text(resource),
-             SQLValue(before?.serialized()), SQLValue(after?.serialized()), .text(requestID)])
+        try await executor.execute("""
+            INSERT INTO audit_log (time, actor, action, resource, before, after, request_id) VALUES (\(bind: Clock.nowMilliseconds()),
+            \(bind: actor), \(bind: action), \(bind: resource), \(bind: before?.serialized()), \(bind: after?.serialized()), \(bind: requestID))
+            """)
     }
 
     static func list(_ filter: AuditFilter, limit: Int, offset: Int, on executor: any SQLExecutor) async throws -> (items: [AuditEntry], total: Int) {
-        var conditions: [String] = []
-        var binds: [SQLValue] = []
-        if let resource = filter.resource { conditions.append("resource = ?"); binds.append(.text(resource)) }
-        if let actor = filter.actor { conditions.append("actor = ?"); binds.append(.text(actor)) }
-        if let from = filter.from { conditions.append("time >= ?"); binds.append(.int(from)) }
-        if let to = filter.to { conditions.append("time <= ?"); binds.append(.int(to)) }
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        let rows = try await executor.query(
-            "SELECT id, time, actor, action, resource, before, after, request_id FROM audit_log \(whereClause) ORDER BY id DESC LIMIT ? OFFSET ?",
-            binds + [SQLValue(limit), SQLValue(offset)])
-        let total = try await executor.first("SELECT COUNT(*) AS total FROM audit_log \(whereClause)", binds)?.int("total") ?? 0
-        let items = try rows.map { row in
-            AuditEntry(
-                id: try row.int("id"), time: try row.int("time"), actor: try row.string("actor"), action: try row.string("action"),
-                resource: try row.string("resource"), before: try row.optionalString("before"), after: try row.optionalString("after"),
-                requestID: try row.string("request_id"))
-        }
+        var conditions: [SQLQuery] = []
+        if let resource = filter.resource { conditions.append("resource = \(bind: resource)") }
+        if let actor = filter.actor { conditions.append("actor = \(bind: actor)") }
+        if let from = filter.from { conditions.append("time >= \(bind: from)") }
+        if let to = filter.to { conditions.append("time <= \(bind: to)") }
+        let whereClause: SQLQuery = conditions.isEmpty ? "" : "WHERE \(conditions.joined(separator: " AND "))"
+        let items = try await executor.query(
+            "SELECT \(raw: AuditEntry.columns) FROM audit_log \(whereClause) ORDER BY id DESC LIMIT \(bind: limit) OFFSET \(bind: offset)",
+            as: AuditEntry.self)
+        let total = try await executor.first("SELECT COUNT(*) AS total FROM audit_log \(whereClause)", as: Int64.self) ?? 0
         return (items, Int(total))
     }
 }

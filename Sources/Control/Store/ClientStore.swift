@@ -24,59 +24,61 @@ struct ClientRecord: Sendable, Equatable {
     }
 }
 
-enum ClientStore {
-    private static let columns = "client_id, name, secret_hash, scopes, grant_types, audiences, created_at, updated_at, version"
+extension ClientRecord: SQLRowDecodable {
+    /// The select list `init(row:)` reads, in its order. Lists are stored space-separated.
+    static let columns = "client_id, name, secret_hash, scopes, grant_types, audiences, created_at, updated_at, version"
 
+    init(row: some SQLRowReader) throws {
+        func words(_ index: Int) throws -> [String] {
+            try row.column(index, as: String.self).split(separator: " ").map(String.init)
+        }
+        self.init(
+            clientID: try row.column(0), name: try row.column(1), secretHash: try row.column(2), scopes: try words(3),
+            grantTypes: try words(4), audiences: try words(5), createdAt: try row.column(6), updatedAt: try row.column(7),
+            version: try row.column(8))
+    }
+}
+
+enum ClientStore {
     static func insert(_ client: ClientRecord, on executor: any SQLExecutor) async throws {
-        try await executor.execute(
-            "INSERT INTO clients (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [.text(client.clientID), .text(client.name), .text(client.secretHash), .text(client.scopes.joined(separator: " ")),
-             .text(client.grantTypes.joined(separator: " ")), .text(client.audiences.joined(separator: " ")),
-             .int(client.createdAt), .int(client.updatedAt), .int(client.version)])
+        try await executor.execute("""
+            INSERT INTO clients (\(raw: ClientRecord.columns)) VALUES (\(bind: client.clientID), \(bind: client.name), \(bind: client.secretHash),
+            \(bind: client.scopes.joined(separator: " ")), \(bind: client.grantTypes.joined(separator: " ")),
+            \(bind: client.audiences.joined(separator: " ")), \(bind: client.createdAt), \(bind: client.updatedAt), \(bind: client.version))
+            """)
     }
 
     static func find(_ clientID: String, on executor: any SQLExecutor) async throws -> ClientRecord? {
-        try await executor.first("SELECT \(columns) FROM clients WHERE client_id = ?", [.text(clientID)]).map(record)
+        try await executor.first("SELECT \(raw: ClientRecord.columns) FROM clients WHERE client_id = \(bind: clientID)", as: ClientRecord.self)
     }
 
     static func list(limit: Int, offset: Int, on executor: any SQLExecutor) async throws -> (items: [ClientRecord], total: Int) {
-        let rows = try await executor.query(
-            "SELECT \(columns) FROM clients ORDER BY client_id LIMIT ? OFFSET ?", [SQLValue(limit), SQLValue(offset)])
-        let total = try await executor.first("SELECT COUNT(*) AS total FROM clients", [])?.int("total") ?? 0
-        return (try rows.map(record), Int(total))
+        let items = try await executor.query(
+            "SELECT \(raw: ClientRecord.columns) FROM clients ORDER BY client_id LIMIT \(bind: limit) OFFSET \(bind: offset)", as: ClientRecord.self)
+        let total = try await executor.first("SELECT COUNT(*) AS total FROM clients", as: Int64.self) ?? 0
+        return (items, Int(total))
     }
 
     /// Deletes the client; with `version`, only the client at that version (nothing changes when
     /// another write got there first).
     static func delete(_ clientID: String, version: Int64? = nil, on executor: any SQLExecutor) async throws {
-        let (condition, bindings) = matching(clientID, version: version)
-        try await executor.execute("DELETE FROM clients WHERE \(condition)", bindings)
+        try await executor.execute("DELETE FROM clients WHERE \(matching(clientID, version: version))")
     }
 
     /// Replaces the secret; with `version`, only of the client at that version (nothing changes when
     /// another write got there first: the caller re-reads and does not find its hash).
     static func replaceSecret(_ clientID: String, version: Int64?, hash: String, now: Int64, on executor: any SQLExecutor) async throws {
-        let (condition, bindings) = matching(clientID, version: version)
-        try await executor.execute(
-            "UPDATE clients SET secret_hash = ?, updated_at = ?, version = version + 1 WHERE \(condition)",
-            [.text(hash), .int(now)] + bindings)
+        try await executor.execute("""
+            UPDATE clients SET secret_hash = \(bind: hash), updated_at = \(bind: now), version = version + 1
+            WHERE \(matching(clientID, version: version))
+            """)
     }
 
-    /// The client, at `version` when one is given (a condition added, not a `? IS NULL` trick:
-    /// PostgreSQL cannot type a NULL parameter compared with nothing).
-    private static func matching(_ clientID: String, version: Int64?) -> (String, [SQLValue]) {
-        guard let version else { return ("client_id = ?", [.text(clientID)]) }
-        return ("client_id = ? AND version = ?", [.text(clientID), .int(version)])
-    }
-
-    private static func record(_ row: SQLRow) throws -> ClientRecord {
-        func words(_ column: String) throws -> [String] {
-            try row.string(column).split(separator: " ").map(String.init)
-        }
-        return ClientRecord(
-            clientID: try row.string("client_id"), name: try row.string("name"), secretHash: try row.string("secret_hash"),
-            scopes: try words("scopes"), grantTypes: try words("grant_types"), audiences: try words("audiences"),
-            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"), version: try row.int("version"))
+    /// The client, at `version` when one is given (a condition added, not an `IS NULL` test of a
+    /// parameter: PostgreSQL cannot type a NULL parameter compared with nothing).
+    private static func matching(_ clientID: String, version: Int64?) -> SQLQuery {
+        guard let version else { return "client_id = \(bind: clientID)" }
+        return "client_id = \(bind: clientID) AND version = \(bind: version)"
     }
 }
 

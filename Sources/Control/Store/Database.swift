@@ -2,58 +2,6 @@ import Foundation
 import Logging
 import NIOCore
 
-/// The one SQL layer the stores use, over SQLite (the embedded default) and PostgreSQL (several
-/// replicas). Stores write portable SQL with `?` placeholders; the PostgreSQL engine renumbers them
-/// to `$1…`. Columns are INTEGER/BIGINT (times are Unix milliseconds, booleans 0/1), TEXT and
-/// BLOB/BYTEA only, so both engines read back the same `SQLValue`s.
-enum SQLValue: Sendable, Hashable {
-    case null
-    case int(Int64)
-    case text(String)
-    case blob([UInt8])
-
-    init(_ value: String?) { self = value.map { .text($0) } ?? .null }
-    init(_ value: Int64?) { self = value.map { .int($0) } ?? .null }
-    init(_ value: Int) { self = .int(Int64(value)) }
-}
-
-struct SQLRow: Sendable {
-    let values: [String: SQLValue]
-
-    func string(_ column: String) throws -> String {
-        guard case let .text(value)? = values[column] else { throw DatabaseError.column(column, "text") }
-        return value
-    }
-
-    func optionalString(_ column: String) throws -> String? {
-        switch values[column] {
-        case .null?: return nil
-        case let .text(value)?: return value
-        default: throw DatabaseError.column(column, "text or null")
-        }
-    }
-
-    func int(_ column: String) throws -> Int64 {
-        guard case let .int(value)? = values[column] else { throw DatabaseError.column(column, "integer") }
-        return value
-    }
-
-    func optionalInt(_ column: String) throws -> Int64? {
-        switch values[column] {
-        case .null?: return nil
-        case let .int(value)?: return value
-        default: throw DatabaseError.column(column, "integer or null")
-        }
-    }
-
-    func bool(_ column: String) throws -> Bool { try int(column) != 0 }
-
-    func blob(_ column: String) throws -> [UInt8] {
-        guard case let .blob(value)? = values[column] else { throw DatabaseError.column(column, "blob") }
-        return value
-    }
-}
-
 enum DatabaseError: Error, CustomStringConvertible {
     case column(String, String)
     case badURL(String)
@@ -78,20 +26,37 @@ enum DatabaseEngine: String, Sendable {
 /// What runs statements: the database itself, or one transaction on it.
 protocol SQLExecutor: Sendable {
     var engine: DatabaseEngine { get }
-    @discardableResult
-    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow]
+    /// Every row of the result, each decoded into `Row`.
+    func query<Row: SQLRowDecodable>(_ query: SQLQuery, as type: Row.Type) async throws -> [Row]
 }
 
 extension SQLExecutor {
-    func first(_ sql: String, _ binds: [SQLValue]) async throws -> SQLRow? {
-        try await query(sql, binds).first
+    func first<Row: SQLRowDecodable>(_ query: SQLQuery, as type: Row.Type) async throws -> Row? {
+        try await self.query(query, as: type).first
     }
 
-    func execute(_ sql: String, _ binds: [SQLValue] = []) async throws {
-        try await query(sql, binds)
+    func execute(_ query: SQLQuery) async throws {
+        _ = try await self.query(query, as: SQLNoColumns.self)
+    }
+
+    /// Waits for `lock` until the transaction ends, on PostgreSQL; replicas that would otherwise
+    /// interleave take turns. SQLite's write transactions (`BEGIN IMMEDIATE`) already do.
+    func takeTurn(_ lock: ReplicaLock) async throws {
+        guard engine == .postgres else { return }
+        try await execute("SELECT pg_advisory_xact_lock(\(raw: String(lock.rawValue)))")
     }
 }
 
+/// The PostgreSQL advisory locks of work that must not run on two replicas at once.
+enum ReplicaLock: Int64 {
+    case migrations = 72531
+    case dataKeys = 72532
+    case signingKeys = 72533
+}
+
+/// The one SQL layer the stores use, over SQLite (the embedded default) and PostgreSQL (several
+/// replicas). Stores write `SQLQuery` statements, whose parameters each engine numbers its own way,
+/// and read rows into typed records (`SQLRowDecodable`) by column position.
 protocol Database: SQLExecutor {
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
     func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T

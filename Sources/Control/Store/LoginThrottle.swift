@@ -20,10 +20,9 @@ enum LoginThrottle {
 
     /// When the username is locked now, the time it opens again (Unix milliseconds).
     static func lockedUntil(_ index: String, now: Int64, on executor: any SQLExecutor) async throws -> Int64? {
-        guard let row = try await executor.first("SELECT locked_until FROM login_failures WHERE email_index = ?", [.text(index)]) else {
-            return nil
-        }
-        let until = try row.int("locked_until")
+        guard let until = try await executor.first(
+            "SELECT locked_until FROM login_failures WHERE email_index = \(bind: index)", as: Int64.self)
+        else { return nil }
         return until > now ? until : nil
     }
 
@@ -33,27 +32,26 @@ enum LoginThrottle {
     static func recordFailure(_ index: String, now: Int64, policy: Policy, on database: any Database) async throws -> Int64? {
         guard policy.maxFailures > 0 else { return nil }
         return try await database.transaction { executor in
-            try await executor.execute(
-                "INSERT INTO login_failures (email_index, failures, locked_until, last_failure) VALUES (?, 0, 0, ?) ON CONFLICT (email_index) DO NOTHING",
-                [.text(index), .int(now)])
-            let row = try await executor.first(
-                """
-                UPDATE login_failures SET failures = CASE WHEN last_failure < ? THEN 1 ELSE failures + 1 END, last_failure = ?
-                WHERE email_index = ? RETURNING failures
-                """, [.int(now - forgetAfter), .int(now), .text(index)])
-            let failures = try row?.int("failures") ?? 1
+            try await executor.execute("""
+                INSERT INTO login_failures (email_index, failures, locked_until, last_failure) VALUES (\(bind: index), 0, 0, \(bind: now))
+                ON CONFLICT (email_index) DO NOTHING
+                """)
+            let failures = try await executor.first("""
+                UPDATE login_failures SET failures = CASE WHEN last_failure < \(bind: now - forgetAfter) THEN 1 ELSE failures + 1 END,
+                last_failure = \(bind: now) WHERE email_index = \(bind: index) RETURNING failures
+                """, as: Int64.self) ?? 1
             guard failures >= Int64(policy.maxFailures) else { return nil }
             let doublings = min(failures - Int64(policy.maxFailures), 20)
             let lock = min(policy.lockout << doublings, max(maximumLockout, policy.lockout))
             try await executor.execute(
-                "UPDATE login_failures SET locked_until = ? WHERE email_index = ?", [.int(now + lock), .text(index)])
+                "UPDATE login_failures SET locked_until = \(bind: now + lock) WHERE email_index = \(bind: index)")
             // Rows of addresses nobody has tried for a long time go.
-            try await executor.execute("DELETE FROM login_failures WHERE last_failure < ?", [.int(now - forgetAfter)])
+            try await executor.execute("DELETE FROM login_failures WHERE last_failure < \(bind: now - forgetAfter)")
             return now + lock
         }
     }
 
     static func clear(_ index: String, on executor: any SQLExecutor) async throws {
-        try await executor.execute("DELETE FROM login_failures WHERE email_index = ?", [.text(index)])
+        try await executor.execute("DELETE FROM login_failures WHERE email_index = \(bind: index)")
     }
 }

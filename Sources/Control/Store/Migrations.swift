@@ -91,20 +91,19 @@ enum Migrations {
         var applied: [Int] = []
         for migration in all {
             let ran = try await database.transaction { transaction -> Bool in
-                if transaction.engine == .postgres {
-                    try await transaction.execute("SELECT pg_advisory_xact_lock(72531)")
-                }
+                try await transaction.takeTurn(.migrations)
                 try await transaction.execute(
                     "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
                 let done = try await transaction.first(
-                    "SELECT version FROM schema_migrations WHERE version = ?", [.int(Int64(migration.version))])
+                    "SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)", as: Int64.self)
                 guard done == nil else { return false }
                 for statement in migration.statements {
-                    try await transaction.execute(portable(statement, for: transaction.engine))
+                    try await transaction.execute("\(raw: portable(statement, for: transaction.engine))")
                 }
-                try await transaction.execute(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                    [.int(Int64(migration.version)), .text(migration.name), .int(Clock.nowMilliseconds())])
+                try await transaction.execute("""
+                    INSERT INTO schema_migrations (version, name, applied_at)
+                    VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: Clock.nowMilliseconds()))
+                    """)
                 return true
             }
             if ran { applied.append(migration.version) }
@@ -113,8 +112,8 @@ enum Migrations {
     }
 
     static func currentVersion(of database: any Database) async throws -> Int {
-        let row = try await database.first("SELECT MAX(version) AS version FROM schema_migrations", [])
-        return Int(try row?.optionalInt("version") ?? 0)
+        let version = try await database.first("SELECT MAX(version) AS version FROM schema_migrations", as: Int64?.self)
+        return Int(version.flatMap { $0 } ?? 0)
     }
 
     static func portable(_ statement: String, for engine: DatabaseEngine) -> String {

@@ -4,7 +4,7 @@ import NIOSSL
 import PostgresNIO
 
 /// PostgreSQL through PostgresNIO's pooled `PostgresClient`: what several control-plane replicas
-/// share. `?` placeholders become `$1…`; a transaction leases one connection from BEGIN to COMMIT.
+/// share. A transaction leases one connection from BEGIN to COMMIT.
 final class PostgresBackend: Database {
     let engine = DatabaseEngine.postgres
     private let client: PostgresClient
@@ -38,9 +38,8 @@ final class PostgresBackend: Database {
         return backend
     }
 
-    @discardableResult
-    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        try await Self.run(sql, binds) { query in try await self.client.query(query, logger: self.logger) }
+    func query<Row: SQLRowDecodable>(_ query: SQLQuery, as type: Row.Type) async throws -> [Row] {
+        try await Self.run(query, as: type) { query in try await self.client.query(query, logger: self.logger) }
     }
 
     func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
@@ -56,7 +55,7 @@ final class PostgresBackend: Database {
     }
 
     func ping() async -> Bool {
-        (try? await query("SELECT 1 AS one", []).first?.int("one")) == 1
+        (try? await first("SELECT 1 AS one", as: Int64.self)) == 1
     }
 
     func close() async {
@@ -69,16 +68,16 @@ final class PostgresBackend: Database {
         let logger: Logger
         var engine: DatabaseEngine { .postgres }
 
-        func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-            try await PostgresBackend.run(sql, binds) { query in try await connection.query(query, logger: logger) }
+        func query<Row: SQLRowDecodable>(_ query: SQLQuery, as type: Row.Type) async throws -> [Row] {
+            try await PostgresBackend.run(query, as: type) { query in try await connection.query(query, logger: logger) }
         }
     }
 
-    private static func run(
-        _ sql: String, _ binds: [SQLValue], _ send: (PostgresQuery) async throws -> PostgresRowSequence
-    ) async throws -> [SQLRow] {
-        var bindings = PostgresBindings(capacity: binds.count)
-        for value in binds {
+    private static func run<Row: SQLRowDecodable>(
+        _ query: SQLQuery, as type: Row.Type, _ send: (PostgresQuery) async throws -> PostgresRowSequence
+    ) async throws -> [Row] {
+        var bindings = PostgresBindings(capacity: query.binds.count)
+        for value in query.binds {
             switch value {
             case .null: bindings.appendNull()
             case let .int(number): bindings.append(number)
@@ -87,13 +86,9 @@ final class PostgresBackend: Database {
             }
         }
         do {
-            var rows: [SQLRow] = []
-            for try await row in try await send(PostgresQuery(unsafeSQL: numbered(sql), binds: bindings)) {
-                var values: [String: SQLValue] = [:]
-                for cell in row {
-                    values[cell.columnName] = try decode(cell)
-                }
-                rows.append(SQLRow(values: values))
+            var rows: [Row] = []
+            for try await row in try await send(PostgresQuery(unsafeSQL: query.sql(for: .postgres), binds: bindings)) {
+                rows.append(try Row(row: Reader(cells: row.makeRandomAccess())))
             }
             return rows
         } catch let error as PSQLError {
@@ -104,36 +99,24 @@ final class PostgresBackend: Database {
         }
     }
 
-    private static func decode(_ cell: PostgresCell) throws -> SQLValue {
-        guard cell.bytes != nil else { return .null }
-        switch cell.dataType {
-        case .int8, .int4, .int2: return .int(try cell.decode(Int64.self))
-        case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
-        case .bytea: return .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
-        default: return .text(try cell.decode(String.self))
-        }
-    }
+    /// A row's cells in select-list order. Integers of every width read as `.int`, booleans as 0/1,
+    /// BYTEA as a blob, anything else as its text.
+    private struct Reader: SQLRowReader {
+        let cells: PostgresRandomAccessRow
 
-    /// `?` → `$1`, `$2`… outside quoted literals and identifiers.
-    static func numbered(_ sql: String) -> String {
-        var output = ""
-        output.reserveCapacity(sql.utf8.count + 8)
-        var quote: Character?
-        var number = 0
-        for character in sql {
-            if let open = quote {
-                if character == open { quote = nil }
-                output.append(character)
-            } else if character == "'" || character == "\"" {
-                quote = character
-                output.append(character)
-            } else if character == "?" {
-                number += 1
-                output += "$\(number)"
-            } else {
-                output.append(character)
+        var columnCount: Int { cells.count }
+
+        func name(at index: Int) -> String { cells[index].columnName }
+
+        func value(at index: Int) throws -> SQLValue {
+            let cell = cells[index]
+            guard cell.bytes != nil else { return .null }
+            switch cell.dataType {
+            case .int8, .int4, .int2: return .int(try cell.decode(Int64.self))
+            case .bool: return .int(try cell.decode(Bool.self) ? 1 : 0)
+            case .bytea: return .blob(Array(try cell.decode(ByteBuffer.self).readableBytesView))
+            default: return .text(try cell.decode(String.self))
             }
         }
-        return output
     }
 }

@@ -27,18 +27,17 @@ final class SQLiteBackend: Database {
         }
         let database = SQLiteBackend(connection: connection)
         for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"] {
-            try await database.execute(pragma)
+            try await database.execute("\(raw: pragma)")
         }
         return database
     }
 
-    @discardableResult
-    func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        try await gate.run { try await self.run(sql, binds) }
+    func query<Row: SQLRowDecodable>(_ query: SQLQuery, as type: Row.Type) async throws -> [Row] {
+        try await gate.run { try await self.run(query, as: type) }
     }
 
-    fileprivate func run(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-        let data = binds.map { value -> SQLiteData in
+    fileprivate func run<Row: SQLRowDecodable>(_ query: SQLQuery, as type: Row.Type) async throws -> [Row] {
+        let data = query.binds.map { value -> SQLiteData in
             switch value {
             case .null: .null
             case let .int(number): .integer(SQLiteInt64(number))
@@ -48,44 +47,55 @@ final class SQLiteBackend: Database {
         }
         let rows: [SQLiteRow]
         do {
-            rows = try await connection.query(sql, data)
+            rows = try await connection.query(query.sql(for: .sqlite), data)
         } catch let error as SQLiteError {
             switch error.reason {
             case .constraint, .constraintUniqueFailed, .constraintPrimaryKeyFailed: throw DatabaseError.duplicate(error.message)
             default: throw DatabaseError.engine("SQLite: \(error.message)")
             }
         }
-        return try rows.map { row in
-            var values: [String: SQLValue] = [:]
-            for column in row.columns {
-                switch column.data {
-                case .null: values[column.name] = .null
-                case let .integer(number): values[column.name] = .int(Int64(number))
-                case let .text(text): values[column.name] = .text(text)
-                case let .blob(buffer): values[column.name] = .blob(Array(buffer.readableBytesView))
-                case .float: throw DatabaseError.column(column.name, "integer, text or blob")
-                }
+        return try rows.map { try Row(row: Reader(columns: $0.columns)) }
+    }
+
+    fileprivate func run(_ statement: SQLQuery) async throws {
+        _ = try await run(statement, as: SQLNoColumns.self)
+    }
+
+    /// A row's columns in select-list order.
+    private struct Reader: SQLRowReader {
+        let columns: [SQLiteColumn]
+
+        var columnCount: Int { columns.count }
+
+        func name(at index: Int) -> String { columns[index].name }
+
+        func value(at index: Int) throws -> SQLValue {
+            switch columns[index].data {
+            case .null: .null
+            case let .integer(number): .int(Int64(number))
+            case let .text(text): .text(text)
+            case let .blob(buffer): .blob(Array(buffer.readableBytesView))
+            case .float: throw DatabaseError.column(columns[index].name, "integer, text or blob")
             }
-            return SQLRow(values: values)
         }
     }
 
     func transaction<T: Sendable>(_ body: @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
         try await gate.run {
-            _ = try await self.run("BEGIN IMMEDIATE", [])
+            try await self.run("BEGIN IMMEDIATE")
             do {
                 let result = try await body(Transaction(database: self))
-                _ = try await self.run("COMMIT", [])
+                try await self.run("COMMIT")
                 return result
             } catch {
-                _ = try? await self.run("ROLLBACK", [])
+                try? await self.run("ROLLBACK")
                 throw error
             }
         }
     }
 
     func ping() async -> Bool {
-        (try? await query("SELECT 1 AS one", []).first?.int("one")) == 1
+        (try? await first("SELECT 1 AS one", as: Int64.self)) == 1
     }
 
     func close() async {
@@ -97,8 +107,8 @@ final class SQLiteBackend: Database {
         let database: SQLiteBackend
         var engine: DatabaseEngine { .sqlite }
 
-        func query(_ sql: String, _ binds: [SQLValue]) async throws -> [SQLRow] {
-            try await database.run(sql, binds)
+        func query<Row: SQLRowDecodable>(_ query: SQLQuery, as type: Row.Type) async throws -> [Row] {
+            try await database.run(query, as: type)
         }
     }
 }

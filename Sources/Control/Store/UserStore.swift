@@ -42,103 +42,97 @@ struct UserCrypto: Sendable {
     }
 }
 
-enum UserStore {
-    private static let columns =
-        "id, email, display_name, attributes, password_hash, status, created_at, updated_at, last_login, version"
+/// A user row as stored: PII still sealed, roles apart (`user_roles`).
+struct StoredUser: SQLRowDecodable {
+    /// The select list `init(row:)` reads, in its order.
+    static let columns = "id, email, display_name, attributes, password_hash, status, created_at, updated_at, last_login, version"
 
+    let id: String
+    let sealedEmail: String
+    let sealedDisplayName: String?
+    let sealedAttributes: String
+    let passwordHash: String?
+    let status: String
+    let createdAt: Int64
+    let updatedAt: Int64
+    let lastLogin: Int64?
+    let version: Int64
+
+    init(row: some SQLRowReader) throws {
+        id = try row.column(0)
+        sealedEmail = try row.column(1)
+        sealedDisplayName = try row.column(2)
+        sealedAttributes = try row.column(3)
+        passwordHash = try row.column(4)
+        status = try row.column(5)
+        createdAt = try row.column(6)
+        updatedAt = try row.column(7)
+        lastLogin = try row.column(8)
+        version = try row.column(9)
+    }
+}
+
+enum UserStore {
     static func insert(_ user: UserRecord, crypto: UserCrypto, on executor: any SQLExecutor) async throws {
-        try await executor.execute(
-            "INSERT INTO users (email_index, \(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [.text(crypto.emailIndex(user.email)), .text(user.id),
-             .text(try crypto.keys.seal(user.email, context: "users.email")),
-             SQLValue(try user.displayName.map { try crypto.keys.seal($0, context: "users.display_name") }),
-             .text(try crypto.keys.seal(user.attributes, context: "users.attributes")),
-             SQLValue(user.passwordHash), .text(user.status), .int(user.createdAt), .int(user.updatedAt),
-             SQLValue(user.lastLogin), .int(user.version)])
+        let email = try crypto.keys.seal(user.email, context: "users.email")
+        let displayName = try user.displayName.map { try crypto.keys.seal($0, context: "users.display_name") }
+        let attributes = try crypto.keys.seal(user.attributes, context: "users.attributes")
+        try await executor.execute("""
+            INSERT INTO users (email_index, \(raw: StoredUser.columns)) VALUES (\(bind: crypto.emailIndex(user.email)), \(bind: user.id),
+            \(bind: email), \(bind: displayName), \(bind: attributes), \(bind: user.passwordHash), \(bind: user.status), \(bind: user.createdAt),
+            \(bind: user.updatedAt), \(bind: user.lastLogin), \(bind: user.version))
+            """)
         for role in user.roles {
             try await executor.execute(
-                "INSERT INTO user_roles (user_id, role_name, assigned_at) VALUES (?, ?, ?)",
-                [.text(user.id), .text(role), .int(user.createdAt)])
+                "INSERT INTO user_roles (user_id, role_name, assigned_at) VALUES (\(bind: user.id), \(bind: role), \(bind: user.createdAt))")
         }
     }
 
     static func find(id: String, crypto: UserCrypto, on executor: any SQLExecutor) async throws -> UserRecord? {
-        guard let row = try await executor.first("SELECT \(columns) FROM users WHERE id = ?", [.text(id)]) else { return nil }
-        return try await record(row, crypto: crypto, on: executor)
+        guard let stored = try await executor.first(
+            "SELECT \(raw: StoredUser.columns) FROM users WHERE id = \(bind: id)", as: StoredUser.self)
+        else { return nil }
+        return try await record(stored, crypto: crypto, on: executor)
     }
 
     static func find(email: String, crypto: UserCrypto, on executor: any SQLExecutor) async throws -> UserRecord? {
-        guard let row = try await executor.first(
-            "SELECT \(columns) FROM users WHERE email_index = ?", [.text(crypto.emailIndex(email))])
+        guard let stored = try await executor.first(
+            "SELECT \(raw: StoredUser.columns) FROM users WHERE email_index = \(bind: crypto.emailIndex(email))", as: StoredUser.self)
         else { return nil }
-        return try await record(row, crypto: crypto, on: executor)
+        return try await record(stored, crypto: crypto, on: executor)
     }
 
     /// Only the status: what introspection needs on every call.
     static func status(id: String, on executor: any SQLExecutor) async throws -> String? {
-        try await executor.first("SELECT status FROM users WHERE id = ?", [.text(id)])?.string("status")
+        try await executor.first("SELECT status FROM users WHERE id = \(bind: id)", as: String.self)
     }
 
     static func setStatus(id: String, status: String, now: Int64, on executor: any SQLExecutor) async throws {
         try await executor.execute(
-            "UPDATE users SET status = ?, updated_at = ?, version = version + 1 WHERE id = ?", [.text(status), .int(now), .text(id)])
+            "UPDATE users SET status = \(bind: status), updated_at = \(bind: now), version = version + 1 WHERE id = \(bind: id)")
     }
 
     static func recordLogin(id: String, now: Int64, on executor: any SQLExecutor) async throws {
-        try await executor.execute("UPDATE users SET last_login = ? WHERE id = ?", [.int(now), .text(id)])
+        try await executor.execute("UPDATE users SET last_login = \(bind: now) WHERE id = \(bind: id)")
     }
 
     /// The scopes the user's roles grant.
     static func grantedScopes(userID: String, on executor: any SQLExecutor) async throws -> Set<String> {
-        let rows = try await executor.query(
-            "SELECT r.scopes FROM user_roles ur JOIN roles r ON r.name = ur.role_name WHERE ur.user_id = ?", [.text(userID)])
+        let lists = try await executor.query(
+            "SELECT r.scopes FROM user_roles ur JOIN roles r ON r.name = ur.role_name WHERE ur.user_id = \(bind: userID)", as: String.self)
         var scopes = Set<String>()
-        for row in rows { scopes.formUnion(try row.string("scopes").split(separator: " ").map(String.init)) }
+        for list in lists { scopes.formUnion(list.split(separator: " ").map(String.init)) }
         return scopes
     }
 
-    private static func record(_ row: SQLRow, crypto: UserCrypto, on executor: any SQLExecutor) async throws -> UserRecord {
-        let id = try row.string("id")
+    private static func record(_ stored: StoredUser, crypto: UserCrypto, on executor: any SQLExecutor) async throws -> UserRecord {
         let roles = try await executor.query(
-            "SELECT role_name FROM user_roles WHERE user_id = ? ORDER BY role_name", [.text(id)]).map { try $0.string("role_name") }
+            "SELECT role_name FROM user_roles WHERE user_id = \(bind: stored.id) ORDER BY role_name", as: String.self)
         return UserRecord(
-            id: id, email: try await crypto.keys.open(try row.string("email"), context: "users.email"),
-            displayName: try await row.optionalString("display_name").asyncMap { try await crypto.keys.open($0, context: "users.display_name") },
-            attributes: try await crypto.keys.open(try row.string("attributes"), context: "users.attributes"),
-            passwordHash: try row.optionalString("password_hash"), status: try row.string("status"), roles: roles,
-            createdAt: try row.int("created_at"), updatedAt: try row.int("updated_at"), lastLogin: try row.optionalInt("last_login"),
-            version: try row.int("version"))
-    }
-}
-
-struct RoleRecord: Sendable {
-    var name: String
-    var description: String
-    var scopes: [String]
-    var createdAt: Int64
-
-    var json: JSONOutput {
-        .object([("name", .string(name)), ("description", .string(description)), ("scopes", .strings(scopes)),
-                 ("created_at", .string(Timestamp.rfc3339(createdAt)))])
-    }
-}
-
-enum RoleStore {
-    static func insert(_ role: RoleRecord, on executor: any SQLExecutor) async throws {
-        try await executor.execute(
-            "INSERT INTO roles (name, description, scopes, created_at) VALUES (?, ?, ?, ?)",
-            [.text(role.name), .text(role.description), .text(role.scopes.joined(separator: " ")), .int(role.createdAt)])
-    }
-
-    static func list(on executor: any SQLExecutor) async throws -> [RoleRecord] {
-        try await executor.query("SELECT name, description, scopes, created_at FROM roles ORDER BY name", []).map { row in
-            RoleRecord(
-                name: try row.string("name"), description: try row.string("description"),
-                scopes: try row.string("scopes").split(separator: " ").map(String.init), createdAt: try row.int("created_at"))
-        }
-    }
-
-    static func exists(_ name: String, on executor: any SQLExecutor) async throws -> Bool {
-        try await executor.first("SELECT name FROM roles WHERE name = ?", [.text(name)]) != nil
+            id: stored.id, email: try await crypto.keys.open(stored.sealedEmail, context: "users.email"),
+            displayName: try await stored.sealedDisplayName.asyncMap { try await crypto.keys.open($0, context: "users.display_name") },
+            attributes: try await crypto.keys.open(stored.sealedAttributes, context: "users.attributes"),
+            passwordHash: stored.passwordHash, status: stored.status, roles: roles, createdAt: stored.createdAt,
+            updatedAt: stored.updatedAt, lastLogin: stored.lastLogin, version: stored.version)
     }
 }
