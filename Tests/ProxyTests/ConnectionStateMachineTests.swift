@@ -583,4 +583,31 @@ struct ConnectionStateMachineTests {
             #expect(!value)
         }
     }
+
+    @Test("a response that reaches the client delimited by the close ends the connection; the upstream connection is still released")
+    func endsWithClose() {
+        var machine = Self.machine()
+        Self.forwarded(&machine)
+        let head = machine.upstreamHead(isSwitch: false, isUpgradeRequest: false, endsWithClose: true)
+        #expect(head == .writeHead(close: true), "the client learns the connection closes with this response")
+        #expect(machine.upstreamEnd() == .releaseAndEnd(reusable: true, close: true))
+        #expect(machine.state == .closed)
+        // A request queued behind it is not served.
+        #expect(Self.started(machine.read(.head("GET /next", keepAlive: true))) == nil)
+    }
+
+    @Test("a chunked body counts its data against the limit, not its framing")
+    func chunkedDataCounts() {
+        var machine = Self.machine(maxBody: 100, held: 1_000)
+        _ = machine.read(.head("POST /a", keepAlive: true))
+        machine.requestValidated(hasBody: true)
+        // 90 bytes of data in 150 bytes of framing and data: under the limit.
+        if case .none = machine.read(.body(Self.bytes(150), dataBytes: 90)) {} else { Issue.record("held, not refused") }
+        // 11 more bytes of data: 101, over it.
+        guard case let .answer(action) = machine.read(.body(Self.bytes(20), dataBytes: 11)), let refused = Self.status(action) else {
+            Issue.record("the 101st data byte is refused")
+            return
+        }
+        #expect(refused.status == 413 && refused.close)
+    }
 }
