@@ -131,4 +131,26 @@ struct ByteForwardingTests {
         #expect(try answer.readResponse().status == 502)
         #expect(upstream.requests.count == 2)
     }
+
+    @Test("what the parser refuses gets the status its code names, through the binary: 501, 505, 414, 431, 400",
+          arguments: [
+            ("PURGEX / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+            ("CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n", 501),
+            ("GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505),
+            ("GET /" + String(repeating: "a", count: 9_000) + " HTTP/1.1\r\nHost: h\r\n\r\n", 414),
+            ("GET / HTTP/1.1\r\nHost: h\r\nX: " + String(repeating: "v", count: 40_000) + "\r\n\r\n", 431),
+            ("GET / HTTP/1.1\r\nHost: h\r\nX: a\nY: b\r\n\r\n", 400),
+          ])
+    func refusalStatuses(request: String, status: Int) throws {
+        let upstream = try ScriptedUpstream(response: "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+        defer { upstream.shutdown() }
+        let proxy = try proxy(upstream)
+        defer { _ = proxy.stop() }
+        let connection = try proxy.connect()
+        try connection.send(request)
+        let response = try connection.readResponse()
+        #expect(response.status == status)
+        #expect(response.header("connection") == "close" && connection.isClosedByPeer(), "every refusal closes the connection")
+        #expect(upstream.requests.isEmpty, "nothing refused reaches the upstream")
+    }
 }

@@ -63,15 +63,6 @@ public struct HTTPMessageReader: Sendable {
         if case .idle = state { state = .head }
     }
 
-    /// Between messages (no head partly read, no body under way).
-    public var isBetweenMessages: Bool {
-        switch state {
-        case .head: partial == nil
-        case .idle: true
-        default: false
-        }
-    }
-
     /// Reads `input`, passing what it holds to `emit` in order.
     public mutating func read(_ input: ByteBuffer, _ emit: (Event) -> Void) throws(HTTPHeadError) {
         var buffer: ByteBuffer
