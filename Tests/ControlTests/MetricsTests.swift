@@ -1,8 +1,15 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOEmbedded
+import Synchronization
 import Testing
+@testable import tollgate_control
 
 /// `/metrics` through swift-metrics and swift-prometheus: the names the deploy/ rules and the
-/// dashboard read, request durations from Hummingbird's MetricsMiddleware, and one registry per
+/// dashboard read, request durations from RequestMetrics, and one registry per
 /// server even when several share a process.
 @Suite("control-plane metrics")
 struct MetricsTests {
@@ -68,4 +75,43 @@ struct MetricsTests {
         await first.stop()
         await second.stop()
     }
+    @Test("a buffered answer is counted when returned; a streamed one once its body is written, in flight until then")
+    func streamedBodies() async throws {
+        let metrics = ControlMetrics()
+        let router = Router(context: ControlContext.self)
+        router.add(middleware: RequestMetrics(metrics))
+        router.get("/buffered") { _, _ in Response(status: .ok, body: ResponseBody(byteBuffer: ByteBuffer(string: "one"))) }
+        router.get("/stream") { _, _ in
+            Response(status: .ok, body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "part"))
+                try await writer.finish(nil)
+            })
+        }
+        let responder = router.buildResponder()
+        let channel = EmbeddedChannel()
+        func call(_ path: String) async throws -> Response {
+            let request = Request(head: HTTPRequest(method: .get, scheme: nil, authority: "127.0.0.1", path: path), body: RequestBody(buffer: ByteBuffer()))
+            return try await responder.respond(to: request, context: ControlContext(source: ApplicationRequestContextSource(channel: channel, logger: Logger(label: "test"))))
+        }
+        let buffered = #"tollgate_control_http_requests_total{route="/buffered",method="GET",status="200"} 1"#
+        let streamed = #"tollgate_control_http_requests_total{route="/stream",method="GET",status="200"} 1"#
+        let inFlight = #"tollgate_control_http_requests_in_flight{method="GET"} "#
+        _ = try await call("/buffered")
+        #expect(metrics.render().contains(buffered))
+        #expect(metrics.render().contains(inFlight + "0"))
+        let response = try await call("/stream")
+        #expect(!metrics.render().contains(streamed), "not counted before its body is written")
+        #expect(metrics.render().contains(inFlight + "1"))
+        let writer = CountingWriter()
+        try await response.body.write(writer)
+        #expect(writer.bytes.withLock { $0 } == 4)
+        #expect(metrics.render().contains(streamed))
+        #expect(metrics.render().contains(inFlight + "0"))
+    }
+}
+
+private final class CountingWriter: ResponseBodyWriter, Sendable {
+    let bytes = Mutex(0)
+    func write(_ buffer: ByteBuffer) async throws { bytes.withLock { $0 += buffer.readableBytes } }
+    func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }

@@ -35,10 +35,9 @@ final class APIRouter {
 
     init(services: ControlServices) {
         self.services = services
-        // Outermost first: the metrics scope, Hummingbird's request metrics, then request ids and
-        // error rendering, so requests are counted with the status of the answer the client got.
+        // Outermost first: request metrics, then request ids and error rendering, so requests are
+        // counted with the status of the answer the client got.
         router.add(middleware: RequestMetrics(services.metrics))
-        router.add(middleware: MetricsMiddleware())
         router.add(middleware: ControlMiddleware(logger: services.logger))
     }
 

@@ -6,10 +6,8 @@ import Prometheus
 /// `GET /metrics` renders. Not the sidecar's hot path: the ecosystem's types are plenty here.
 ///
 /// Each server has its own registry, so two servers in one process (the in-process tests) count
-/// apart. Our own counters name this server's factory when they are made; Hummingbird's
-/// `MetricsMiddleware` (request counts, durations, requests in flight) makes its metrics through
-/// swift-metrics' one process-wide factory, which `RequestMetrics` installs once and which hands
-/// each metric to the registry of the server whose request made it.
+/// apart: every metric, ours and the request metrics of `RequestMetrics`, is made with this server's
+/// factory, never through swift-metrics' process-wide bootstrap.
 final class ControlMetrics: Sendable {
     /// A family: its Prometheus name and help text (promtool wants one for every family).
     struct Family: Sendable {
@@ -22,7 +20,7 @@ final class ControlMetrics: Sendable {
     /// Every metric the control plane exports, by the label swift-metrics code creates it with.
     /// Names and labels are the ones spec/control.md, deploy/prometheus and the dashboard use.
     static let families: [String: Family] = [
-        // Hummingbird's MetricsMiddleware.
+        // RequestMetrics, under Hummingbird's MetricsMiddleware labels.
         "hb.requests": Family(name: "tollgate_control_http_requests_total", help: "HTTP requests answered, by route template, method and status."),
         "http.server.request.duration": Family(
             name: "tollgate_control_http_request_duration_seconds", help: "Time to answer HTTP requests, by route template, method and status."),
@@ -100,15 +98,12 @@ final class ControlMetrics: Sendable {
             }
         }
 
-        /// MetricsMiddleware says `Unknown` (answered) or `NotFound` (thrown) when no route matched.
+        /// `Unknown` (answered) or `NotFound` (thrown) when no route matched, as MetricsMiddleware says.
         static func routeLabel(_ template: String) -> String {
             template == "Unknown" || template == "NotFound" ? "unmatched" : ControlMiddleware.routeLabel(template)
         }
 
         func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
-            // MetricsMiddleware's errors thrown past it: none here (ControlMiddleware, inside it,
-            // answers every error), so not one more always-zero series per route and status.
-            if label == "hb.request.errors" { return NOOPMetricsHandler.instance }
             let family = family(label)
             return registry.makeCounter(descriptor: family.descriptor, labels: labels(dimensions))
         }
