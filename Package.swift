@@ -97,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate-proxy",
             dependencies: [
-                "Core", "CLI",
+                "Core", "CLI", "TollgateLoop", "CEventLoopShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -12,6 +12,9 @@ public final class LoopSignal: Sendable {
         public static let stop = Request(rawValue: 1 << 0)
         /// Reload: the loop picks up a new configuration snapshot (the owner decides what that is).
         public static let reload = Request(rawValue: 1 << 1)
+        /// Work handed over from another thread is waiting (the owner keeps the queue: the proxy's
+        /// NIO-compatible face of a loop, for reloads, key sets and metrics reads).
+        public static let tasks = Request(rawValue: 1 << 2)
     }
 
     let eventFD: Int32

@@ -23,6 +23,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "PEM CA bundle: require client certificates it signed.") var tlsClientCa: String?
     @Option(help: "PEM CA bundle trusted, besides the system's roots, when fetching https JWKS URLs.") var jwksCaFile: String?
     @Option(help: "Event loops (default: one per core).") var threads: Int?
+    @Option(help: "What carries client connections: loop (the sidecar's own epoll loops) or nio (SwiftNIO). TLS listeners are always on nio.") var dataPath = "nio"
     @Option(help: "Largest request header block; larger gets 431.") var maxHeaderBytes = 32_768
     @Option(help: "Largest request body; larger gets 413.") var maxBodyBytes = 10_485_760
     @Option(help: "Time to connect to the upstream.") var upstreamConnectTimeout = "1s"
@@ -62,6 +63,10 @@ struct RunCommand: AsyncParsableCommand {
             guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") }
             config.threads = threads
         }
+        guard let path = ProxyConfiguration.DataPath(rawValue: dataPath) else {
+            throw ValidationError("--data-path must be loop or nio, got \"\(dataPath)\"")
+        }
+        config.dataPath = path
         guard maxHeaderBytes >= 1024 else { throw ValidationError("--max-header-bytes must be at least 1024") }
         guard maxBodyBytes >= 0 else { throw ValidationError("--max-body-bytes must not be negative") }
         config.maxHeaderBytes = maxHeaderBytes

@@ -34,7 +34,10 @@ final class LoopContext {
     }
 
     init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger) {
-        let redis = configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
+        // On the data path's own loops Redis has its own connection kind (not yet wired: `run`
+        // refuses --data-path loop with --redis until it is).
+        let redis = eventLoop is ReactorEventLoop
+            ? nil : configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
         if let redis {
             // Why shared limits fall back to `on_error` must be visible: once per outage, per loop.
             let endpoint = redis.client.endpoint.description
@@ -98,9 +101,17 @@ struct LoopContexts: Sendable {
     init(
         group: any EventLoopGroup, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger
     ) async throws {
+        try await self.init(loops: Array(group.makeIterator()), configuration: configuration, policy: policy, buckets: buckets, logger: logger)
+    }
+
+    /// One context per loop, each made on its loop: SwiftNIO's, or the data path's own
+    /// (`ReactorEventLoop`).
+    init(
+        loops: [any EventLoop], configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger
+    ) async throws {
         var byLoop: [ObjectIdentifier: NIOLoopBound<LoopContext>] = [:]
         var all: [NIOLoopBound<LoopContext>] = []
-        for loop in group.makeIterator() {
+        for loop in loops {
             let bound = try await loop.submit {
                 NIOLoopBound(
                     LoopContext(eventLoop: loop, configuration: configuration, policy: policy, buckets: buckets, logger: logger), eventLoop: loop)

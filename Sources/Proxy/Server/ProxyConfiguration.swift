@@ -26,6 +26,11 @@ struct ProxyConfiguration: Sendable {
     /// A PEM CA bundle trusted, besides the system's roots, for https JWKS URLs.
     var jwksCAFile: String?
     var threads = System.coreCount
+    /// What carries client connections (issue 16): the sidecar's own epoll loops, or SwiftNIO.
+    enum DataPath: String, Sendable {
+        case loop, nio
+    }
+    var dataPath = DataPath.nio
     var maxHeaderBytes = 32_768
     var maxBodyBytes = 10_485_760
     var upstreamConnectTimeout: TimeAmount = .seconds(1)

@@ -279,51 +279,12 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
     // MARK: Request
 
     private func startRequest(_ request: RequestHead, context: ChannelHandlerContext) {
-        let head = request.head
-        let bytes = request.bytes
-        let incomingID = head.firstIndex(of: .xRequestId).map { bytes.string(of: head.fields[$0].value) }
-        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable(Substring($0)) ? $0 : nil } ?? loop.requestIDs.next()
-        let trusted = loop.configuration.trustedProxies
-        // X-Forwarded-For is only read (and split) when the peer is a trusted proxy.
-        let clientIP = trusted.isTrusted(peer)
-            ? trusted.clientAddress(peer: peer, forwardedFor: head.values(.xForwardedFor, in: bytes).map { Substring($0) })
-            : peer
-
-        // Split the target into path and query; an absolute-form, authority-form or asterisk-form
-        // target is not a path and is refused with the other malformed requests.
-        let uri = bytes.string(of: head.target)
-        let queryStart = uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.utf8.endIndex
-        let rawPath = uri[..<queryStart]
-        let query = uri[queryStart...]
-        // Most paths are normal already: then no normalized copy is made.
-        let normalized = RequestPath.isNormal(rawPath.utf8) ? nil : RequestPath.normalize(rawPath.utf8)
-
-        let path: String
-        var unchanged = true
-        switch normalized {
-        case nil:
-            path = String(rawPath)
-        case let .success(normalizedBytes):
-            unchanged = normalizedBytes.elementsEqual(rawPath.utf8)
-            path = unchanged ? String(rawPath) : String(decoding: normalizedBytes, as: UTF8.self)
-        case .failure:
-            path = String(rawPath)
-        }
-        let exchange = Exchange(
-            requestID: requestID, snapshot: loop.snapshot, staticKeys: loop.staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
-            headBytes: bytes, path: path, query: query, targetIsNormalized: unchanged)
+        let (exchange, problem) = loop.startExchange(request, peer: peer, isTLS: isTLS)
         self.exchange = exchange
-
         // Framing was decided by the parser, which refuses every shape two parsers could read
         // differently before a request gets this far.
-        machine.requestValidated(hasBody: head.framing != .none)
-        if case let .failure(problem)? = normalized {
-            return perform(machine.answer(.badRequest("invalid request path: \(problem)")), context: context)
-        }
-        if case let .length(length) = head.framing, length > loop.configuration.maxBodyBytes {
-            return perform(machine.answer(.bodyTooLarge(limit: loop.configuration.maxBodyBytes)), context: context)
-        }
-
+        machine.requestValidated(hasBody: request.head.framing != .none)
+        if let problem { return perform(machine.answer(problem), context: context) }
         // The body is held while the phases decide and the upstream connection is made; reading
         // pauses only if that grows past the machine's held-body limit, so a typical request costs
         // no change of read interest at all.
@@ -563,21 +524,8 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         applyReading(context: context)
     }
 
-    /// The log line and the metrics, once per request.
     private func finish(_ exchange: Exchange, status: Int) {
-        let end = NIODeadline.now()
-        let seconds = Double((end - exchange.start).nanoseconds) / 1e9
-        let routeName = exchange.route?.name
-        loop.metrics.recordRequest(route: routeName ?? "", status: status, seconds: seconds)
-        var upstreamMilliseconds: Double?
-        if let start = exchange.upstreamStart, let responded = exchange.upstreamEnd {
-            upstreamMilliseconds = Double((responded - start).nanoseconds) / 1e6
-        }
-        loop.accessLog.write(AccessLogEntry(
-            time: exchange.wallClockStart, requestID: exchange.requestID, method: exchange.method,
-            path: exchange.path, route: routeName, status: status, durationMilliseconds: seconds * 1000,
-            upstreamMilliseconds: upstreamMilliseconds, subject: exchange.subject, clientIP: exchange.clientIP,
-            decision: exchange.decision))
+        loop.finish(exchange, status: status)
     }
 
     private static func describe(_ error: any Error) -> String {

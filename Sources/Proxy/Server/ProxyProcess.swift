@@ -54,7 +54,8 @@ struct ProxyProcess {
             return fail("\(error); not starting")
         }
 
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        // On the loop data path SwiftNIO only carries the admin port, JWKS fetches and reloads.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: usesLoop(tls: tls) ? 1 : configuration.threads)
         let threadPool = NIOThreadPool(numberOfThreads: 1)
         threadPool.start()
         let status = await serve(snapshot: snapshot, policy: policy, tls: tls, jwksTLS: jwksTLS, environment: environment,
@@ -72,10 +73,24 @@ struct ProxyProcess {
     ) async -> Int32 {
         let buckets = InProcessBuckets()
         let contexts: LoopContexts
-        do {
-            contexts = try await LoopContexts(group: group, configuration: configuration, policy: policy, buckets: buckets, logger: logger)
-        } catch {
-            return fail("cannot start event loops: \(error)")
+        var loopServer: LoopDataPathServer?
+        if usesLoop(tls: tls) {
+            guard configuration.redis == nil else {
+                return fail("--data-path loop does not carry --redis yet; use --data-path nio")
+            }
+            do {
+                let server = try await LoopDataPathServer.start(configuration: configuration, policy: policy, buckets: buckets, logger: logger)
+                loopServer = server
+                contexts = server.contexts
+            } catch {
+                return fail("cannot listen on \(configuration.listen): \(error)")
+            }
+        } else {
+            do {
+                contexts = try await LoopContexts(group: group, configuration: configuration, policy: policy, buckets: buckets, logger: logger)
+            } catch {
+                return fail("cannot start event loops: \(error)")
+            }
         }
         let processMetrics = ProcessMetrics()
         let jwks = JWKSRefresher(group: group, contexts: contexts, metrics: processMetrics, tls: jwksTLS, logger: logger)
@@ -85,12 +100,16 @@ struct ProxyProcess {
             directory: configuration.policyDirectory, initial: snapshot, contexts: contexts, jwks: jwks, environment: environment,
             metrics: processMetrics, logger: logger)
 
-        let listener: ProxyListener
+        let listener: any Service
         let admin: AdminServer
-        do {
-            listener = try await ProxyListener.bind(group: group, configuration: configuration, contexts: contexts, tls: tls, logger: logger)
-        } catch {
-            return fail("cannot listen on \(configuration.listen): \(Self.describe(error))")
+        if let loopServer {
+            listener = loopServer
+        } else {
+            do {
+                listener = try await ProxyListener.bind(group: group, configuration: configuration, contexts: contexts, tls: tls, logger: logger)
+            } catch {
+                return fail("cannot listen on \(configuration.listen): \(Self.describe(error))")
+            }
         }
         do {
             admin = try await AdminServer.bind(
@@ -98,14 +117,18 @@ struct ProxyProcess {
                 state: AdminState(reloader: reloader, contexts: contexts, processMetrics: processMetrics, threadPool: threadPool, jwks: jwks,
                                   store: configuration.store))
         } catch {
-            try? await listener.channel.close().get()
+            if let listener = listener as? ProxyListener { try? await listener.channel.close().get() }
+            if let loopServer {
+                try? await loopServer.closeEverything()
+                await loopServer.stopThreads()
+            }
             return fail("cannot listen on admin \(configuration.admin): \(Self.describe(error))")
         }
 
         logger.info("tollgate-proxy started", metadata: [
             "listen": "\(configuration.listen)", "admin": "\(configuration.admin)",
             "upstream": "\(configuration.upstream)", "policy_hash": "\(snapshot.shortHash)",
-            "routes": "\(snapshot.routes.count)", "tls": "\(tls != nil)", "threads": "\(configuration.threads)",
+            "routes": "\(snapshot.routes.count)", "tls": "\(tls != nil)", "threads": "\(configuration.threads)", "data_path": "\(usesLoop(tls: tls) ? "loop" : "nio")",
             "store": "\(configuration.store)", "redis": "\(configuration.redis?.description ?? "none")",
         ])
 
@@ -136,8 +159,14 @@ struct ProxyProcess {
                 bound.value.accessLog.flush()
             }.get()
         }
+        await loopServer?.stopThreads()
         logger.info("stopped")
         return status
+    }
+
+    /// The loop carries plain-text listeners; TLS stays on SwiftNIO (docs/architecture.md).
+    private func usesLoop(tls: NIOSSLContext?) -> Bool {
+        configuration.dataPath == .loop && tls == nil
     }
 
     private func fail(_ message: String) -> Int32 {

@@ -1,0 +1,70 @@
+import Core
+import NIOCore
+
+/// The start and the end of a request's exchange, the same whichever event loop carries the
+/// connection (SwiftNIO's `ProxyHandler` or the loop's `LoopProxyConnection`).
+extension LoopContext {
+    /// The exchange of a parsed request head: its request id (the client's, if acceptable), the
+    /// client's address (X-Forwarded-For only from a trusted proxy), path and query. The problem,
+    /// when there is one, is the answer due before any phase runs: a path that does not normalize,
+    /// a declared body over `--max-body-bytes`.
+    func startExchange(_ request: ProxyHandler.RequestHead, peer: String, isTLS: Bool) -> (Exchange, ProblemResponse?) {
+        let head = request.head
+        let bytes = request.bytes
+        let incomingID = head.firstIndex(of: .xRequestId).map { bytes.string(of: head.fields[$0].value) }
+        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable(Substring($0)) ? $0 : nil } ?? requestIDs.next()
+        let trusted = configuration.trustedProxies
+        // X-Forwarded-For is only read (and split) when the peer is a trusted proxy.
+        let clientIP = trusted.isTrusted(peer)
+            ? trusted.clientAddress(peer: peer, forwardedFor: head.values(.xForwardedFor, in: bytes).map { Substring($0) })
+            : peer
+
+        // Split the target into path and query; an absolute-form, authority-form or asterisk-form
+        // target is not a path and is refused with the other malformed requests.
+        let uri = bytes.string(of: head.target)
+        let queryStart = uri.utf8.firstIndex(of: UInt8(ascii: "?")) ?? uri.utf8.endIndex
+        let rawPath = uri[..<queryStart]
+        let query = uri[queryStart...]
+        // Most paths are normal already: then no normalized copy is made.
+        let normalized = RequestPath.isNormal(rawPath.utf8) ? nil : RequestPath.normalize(rawPath.utf8)
+
+        let path: String
+        var unchanged = true
+        switch normalized {
+        case nil:
+            path = String(rawPath)
+        case let .success(normalizedBytes):
+            unchanged = normalizedBytes.elementsEqual(rawPath.utf8)
+            path = unchanged ? String(rawPath) : String(decoding: normalizedBytes, as: UTF8.self)
+        case .failure:
+            path = String(rawPath)
+        }
+        let exchange = Exchange(
+            requestID: requestID, snapshot: snapshot, staticKeys: staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
+            headBytes: bytes, path: path, query: query, targetIsNormalized: unchanged)
+        if case let .failure(problem)? = normalized {
+            return (exchange, .badRequest("invalid request path: \(problem)"))
+        }
+        if case let .length(length) = head.framing, length > configuration.maxBodyBytes {
+            return (exchange, .bodyTooLarge(limit: configuration.maxBodyBytes))
+        }
+        return (exchange, nil)
+    }
+
+    /// The log line and the metrics, once per request.
+    func finish(_ exchange: Exchange, status: Int) {
+        let end = NIODeadline.now()
+        let seconds = Double((end - exchange.start).nanoseconds) / 1e9
+        let routeName = exchange.route?.name
+        metrics.recordRequest(route: routeName ?? "", status: status, seconds: seconds)
+        var upstreamMilliseconds: Double?
+        if let start = exchange.upstreamStart, let responded = exchange.upstreamEnd {
+            upstreamMilliseconds = Double((responded - start).nanoseconds) / 1e6
+        }
+        accessLog.write(AccessLogEntry(
+            time: exchange.wallClockStart, requestID: exchange.requestID, method: exchange.method,
+            path: exchange.path, route: routeName, status: status, durationMilliseconds: seconds * 1000,
+            upstreamMilliseconds: upstreamMilliseconds, subject: exchange.subject, clientIP: exchange.clientIP,
+            decision: exchange.decision))
+    }
+}
