@@ -48,8 +48,14 @@ final class ProxyMetricsShard {
         var rateLimitDecisions: [RateLimitDecision: UInt64] = [:]
         var storeErrors: UInt64 = 0
         var shadowRefusals: [ShadowRefusal: UInt64] = [:]
+        /// Gauges, read from the loop when the snapshot is taken: client connections open, and
+        /// upstream connections open (in use or idle in the pool).
+        var clientConnections = 0
+        var upstreamConnections = 0
 
         mutating func merge(_ other: Snapshot) {
+            clientConnections += other.clientConnections
+            upstreamConnections += other.upstreamConnections
             storeErrors &+= other.storeErrors
             shadowRefusals.merge(other.shadowRefusals, uniquingKeysWith: &+)
             rateLimitDecisions.merge(other.rateLimitDecisions, uniquingKeysWith: &+)
@@ -192,6 +198,12 @@ enum PrometheusText {
         out += "# HELP tollgate_upstream_duration_seconds Time from sending a request upstream to its response head.\n"
         out += "# TYPE tollgate_upstream_duration_seconds histogram\n"
         out += histogramLines("tollgate_upstream_duration_seconds", labels: "", metrics.upstream)
+        out += "# HELP tollgate_client_connections Client connections open.\n"
+        out += "# TYPE tollgate_client_connections gauge\n"
+        out += "tollgate_client_connections \(metrics.clientConnections)\n"
+        out += "# HELP tollgate_upstream_connections Upstream connections open, in use or idle in the keep-alive pools.\n"
+        out += "# TYPE tollgate_upstream_connections gauge\n"
+        out += "tollgate_upstream_connections \(metrics.upstreamConnections)\n"
         out += "# HELP tollgate_upstream_errors_total Upstream failures, by kind.\n"
         out += "# TYPE tollgate_upstream_errors_total counter\n"
         for kind in ["connect", "reset", "timeout"] {

@@ -69,6 +69,7 @@ final class LoopUpstream: LoopHandler {
         self.reader = HTTPMessageReader(.response, configuration: path.responseHeads)
         id = path.reactor.add(self)
         path.reactor.watch(fd, for: id)
+        path.context.upstreamConnections.open += 1
         if !connected {
             connectTimer = path.reactor.schedule(after: path.connectTimeoutMilliseconds, for: id, tag: Self.connectTimerTag)
         }
@@ -295,6 +296,7 @@ final class LoopUpstream: LoopHandler {
         out.removeAll()
         path.reactor.remove(id)
         Socket.close(fd)
+        path.context.upstreamConnections.open -= 1
         path.readBuffers.recycle(&inbound)
         path.upstreamPool.forget(self)
     }

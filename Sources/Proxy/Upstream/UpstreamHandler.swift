@@ -112,9 +112,11 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         self.reader = HTTPMessageReader(.response, configuration: configuration)
     }
 
-    static func attach(to channel: any Channel, configuration: HTTPHeadParser.Configuration) throws -> UpstreamConnection {
+    static func attach(to channel: any Channel, configuration: HTTPHeadParser.Configuration, count: UpstreamConnectionCount) throws -> UpstreamConnection {
         let connection = UpstreamConnection(channel: channel)
         let handler = UpstreamHandler(connection: connection, configuration: configuration)
+        handler.count = count
+        count.open += 1
         connection.handler = handler
         try channel.pipeline.syncOperations.addHandler(handler)
         return connection
@@ -165,7 +167,12 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelWritabilityChanged()
     }
 
+    /// Counted down when the channel closes.
+    fileprivate var count: UpstreamConnectionCount?
+
     func channelInactive(context: ChannelHandlerContext) {
+        count?.open -= 1
+        count = nil
         connection.closed = true
         connection.reusable = false
         if reader.readEndOfInput({ _ in }) == .endedBody, let delegate = connection.delegate {

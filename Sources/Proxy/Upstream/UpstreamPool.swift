@@ -14,8 +14,14 @@ final class UpstreamPool {
     /// Limits of the response heads: larger than a request's (cookies), bounded all the same.
     private let responseHeads = HTTPHeadParser.Configuration(maxHeadBytes: 65_536, maxFieldCount: 1_000)
 
-    init(eventLoop: any EventLoop, endpoint: ProxyConfiguration.Endpoint, connectTimeout: TimeAmount, maximumIdle: Int = 256) {
+    private let count: UpstreamConnectionCount
+
+    init(
+        eventLoop: any EventLoop, endpoint: ProxyConfiguration.Endpoint, connectTimeout: TimeAmount, count: UpstreamConnectionCount,
+        maximumIdle: Int = 256
+    ) {
         self.eventLoop = eventLoop
+        self.count = count
         self.endpoint = endpoint
         self.connectTimeout = connectTimeout
         self.maximumIdle = maximumIdle
@@ -33,12 +39,13 @@ final class UpstreamPool {
     /// A new connection. It comes wrapped in `NIOLoopBound`: it may only be used on this pool's loop.
     func connect() -> EventLoopFuture<NIOLoopBound<UpstreamConnection>> {
         let responseHeads = responseHeads
+        let count = NIOLoopBound(count, eventLoop: eventLoop)
         return ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    _ = try UpstreamHandler.attach(to: channel, configuration: responseHeads)
+                    _ = try UpstreamHandler.attach(to: channel, configuration: responseHeads, count: count.value)
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
