@@ -64,8 +64,10 @@ let package = Package(
             name: "TollgateLoop", dependencies: ["CEventLoopShim"], path: "Sources/Loop",
             swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Redis on the loop: hiredis's reader and formatter over a non-blocking TollgateLoop socket.
+        // Core for `RedisBuckets`' transport protocol and `RedisEndpoint` (LoopRedisTransport); the
+        // loop itself (TollgateLoop) stays free of Core and NIO.
         .target(
-            name: "TollgateLoopRedis", dependencies: ["TollgateLoop", "CHiredis"], path: "Sources/LoopRedis",
+            name: "TollgateLoopRedis", dependencies: ["TollgateLoop", "CHiredis", "Core"], path: "Sources/LoopRedis",
             swiftSettings: strict),
         // Needs only TollgateLoop, so it adds seconds to a build, not minutes.
         .executableTarget(
