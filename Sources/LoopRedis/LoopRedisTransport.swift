@@ -93,12 +93,12 @@ public final class LoopRedisTransport: RedisBatchTransport, LoopRedisReceiver, L
             })
     }
 
+    /// Closes the connection for good. The transport stays registered with its reactor (until it
+    /// stops), so a take made after this is still refused at the end of its turn, not left waiting.
     public func close() {
         guard !closed else { return }
         closed = true
         connection?.close()
-        if let id { reactor.remove(id) }
-        id = nil
     }
 
     // MARK: LoopRedisReceiver (every command this transport sent, in order)
@@ -141,6 +141,8 @@ public final class LoopRedisTransport: RedisBatchTransport, LoopRedisReceiver, L
 
     public func shutdown(reactor: Reactor) {
         close()
+        if let id { reactor.remove(id) }
+        id = nil
     }
 }
 

@@ -222,7 +222,7 @@ struct LoopRedisBucketsTests {
 
     @Test func aStoppedServerTimesTakesOutAndTheStoreRecoversWhenItAnswersAgain() throws {
         let server = try RedisServer()
-        let harness = LoopBucketsHarness(endpoint: try endpoint(server.url), timeoutMilliseconds: 50)
+        let harness = LoopBucketsHarness(endpoint: try endpoint(server.url), timeoutMilliseconds: 250)
         defer {
             server.resume()
             harness.stop()
@@ -240,6 +240,16 @@ struct LoopRedisBucketsTests {
         #expect(harness.outcomes([[("tg:l:s", limit)]])?.first?.first?.allowed == true)
         let changes = harness.statusChanges
         #expect(changes == ["ready", "unavailable: a command timed out", "ready again"], "\(changes)")
+    }
+
+    @Test func aTakeAfterCloseIsRefusedNotLeftWaiting() throws {
+        let server = try RedisServer()
+        let harness = LoopBucketsHarness(endpoint: try endpoint(server.url))
+        defer { harness.stop() }
+        #expect(harness.waitUntilUp())
+        harness.onLoop { $0.buckets.close() }
+        let (answers, _) = harness.takeInOneTurn([[("tg:l:closed", bucket(1, per: .hour, burst: 1))]], seconds: 2)
+        #expect(answers[0] == .failure(.unavailable("closed")), "\(String(describing: answers[0]))")
     }
 
     // MARK: AUTH, SELECT, host names
