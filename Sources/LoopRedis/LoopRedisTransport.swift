@@ -40,7 +40,8 @@ public final class LoopRedisTransport: RedisBatchTransport, LoopRedisReceiver, L
 
     /// Not connected until `start()`. Call on the reactor's thread.
     public convenience init(endpoint: RedisEndpoint, timeoutMilliseconds: UInt64, reactor: Reactor) {
-        self.init(endpoint: endpoint, configuration: Self.configuration(for: endpoint, timeoutMilliseconds: timeoutMilliseconds), reactor: reactor)
+        let configuration = Self.configuration(for: endpoint, timeoutMilliseconds: timeoutMilliseconds)
+        self.init(endpoint: endpoint, configuration: configuration, reactor: reactor)
     }
 
     /// With connection settings of the caller's (`configuration(for:timeoutMilliseconds:)`, adjusted).
