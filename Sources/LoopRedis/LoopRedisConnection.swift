@@ -129,9 +129,11 @@ public final class LoopRedisConnection: LoopHandler {
     }
 
     public struct Stats: Equatable, Sendable {
+        /// Commands sent, the handshake's included (AUTH, SELECT, connect commands).
         public var commands = 0
         public var replies = 0
         public var timeouts = 0
+        /// Connections that completed their handshake (became `.ready`).
         public var connectionsMade = 0
         public var connectionsLost = 0
         /// Writes: fewer than commands when commands of one turn share one.

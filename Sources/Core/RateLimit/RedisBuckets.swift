@@ -122,7 +122,8 @@ public final class RedisBuckets {
             holder.sha = sha
             return nil
         }
-        // Weak: the transport is ours, and a NIO task may outlive us.
+        // Weak, so the store and its transport are no cycle; `keptUntilEndOfTurn` holds the store
+        // while a call is due.
         transport.onEndOfTurn = { [weak self] in self?.turnEnded() }
     }
 
