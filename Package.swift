@@ -64,8 +64,10 @@ let package = Package(
             name: "TollgateLoop", dependencies: ["CEventLoopShim"], path: "Sources/Loop",
             swiftSettings: strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]),
         // Redis on the loop: hiredis's reader and formatter over a non-blocking TollgateLoop socket.
+        // Core for `RedisBuckets`' transport protocol and `RedisEndpoint` (LoopRedisTransport); the
+        // loop itself (TollgateLoop) stays free of Core and NIO.
         .target(
-            name: "TollgateLoopRedis", dependencies: ["TollgateLoop", "CHiredis"], path: "Sources/LoopRedis",
+            name: "TollgateLoopRedis", dependencies: ["TollgateLoop", "CHiredis", "Core"], path: "Sources/LoopRedis",
             swiftSettings: strict),
         // Needs only TollgateLoop, so it adds seconds to a build, not minutes.
         .executableTarget(
@@ -171,7 +173,11 @@ let package = Package(
         // Redis tests a real redis-server (TestSupport).
         .testTarget(
             name: "LoopTests",
-            dependencies: ["TollgateLoop", "TollgateLoopRedis", "CEventLoopShim", "tollgate-loop-l4", "TestSupport"],
+            dependencies: [
+                "TollgateLoop", "TollgateLoopRedis", "CEventLoopShim", "tollgate-loop-l4", "TestSupport", "Core",
+                // The NIO side of the RedisBuckets conformance test (same takes over both transports).
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/LoopTests",
             swiftSettings: strict),
         .testTarget(

@@ -15,6 +15,33 @@ public enum RedisReply: Equatable, Sendable {
     case array([RedisReply])
 }
 
+/// hiredis's parsed reply, read in place: valid only during `LoopRedisReceiver.received` (it is
+/// freed right after). No copy is made unless `value` is asked for.
+public struct LoopRedisReply {
+    /// hiredis's `redisReply *`, for a reader that walks it itself (Core's `RawReply`).
+    public let pointer: UnsafeMutableRawPointer
+
+    var node: UnsafeMutablePointer<redisReply> { pointer.assumingMemoryBound(to: redisReply.self) }
+
+    /// The message of an error reply; nil for any other kind.
+    public var error: String? {
+        guard node.pointee.type == REDIS_REPLY_ERROR else { return nil }
+        guard let str = node.pointee.str else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(node.pointee.len)), as: UTF8.self)
+    }
+
+    /// The whole reply, copied.
+    public var value: RedisReply { LoopRedisConnection.convert(node) }
+}
+
+/// Who waits for a command's reply without a closure per command (a connection's owner, such as
+/// `LoopRedisTransport`, is the receiver of all its commands): told once, on the loop, in command
+/// order.
+public protocol LoopRedisReceiver: AnyObject {
+    func received(_ reply: LoopRedisReply)
+    func failed(_ failure: LoopRedisConnection.Failure)
+}
+
 /// One Redis connection owned by one loop (issue 16, "Redis on the loop"): non-blocking, commands
 /// formatted by hiredis (`redisFormatCommandArgv`) and pipelined — every command sent in one loop
 /// turn goes out in one write at the end of the turn, replies are matched to commands in order
@@ -28,14 +55,29 @@ public enum RedisReply: Equatable, Sendable {
 /// - A lost connection (reset, end of file, a protocol error) fails what is in flight with
 ///   `.unavailable` and is made again after a jittered, doubling back-off.
 ///
+/// Every new connection does its handshake before it takes commands (state `.handshaking`, where
+/// `send` still fails at once): `AUTH` (password, or user and password) and `SELECT` from the
+/// configuration, then the `connectCommands` (the rate-limit script's `SCRIPT LOAD`), all pipelined
+/// in one write; any error reply, or a `check` that refuses, drops the connection and counts as a
+/// failed attempt (so a wrong password is retried with back-off and reported once).
+///
 /// Completions run on the loop, in command order; a `.unavailable` for a command sent while the
 /// connection is down runs before `send` returns. Not thread-safe: one per loop.
-///
-/// Not yet here (today's client has them): AUTH and SELECT on connect, an `onConnect` hook (the
-/// rate-limit script's `SCRIPT LOAD`), host names.
 public final class LoopRedisConnection: LoopHandler {
     public struct Configuration: Sendable {
+        /// The address connected to. With `host` set, its address is what `host` resolves to (its
+        /// port is used as is).
         public var endpoint: IPv4Endpoint
+        /// A host name, resolved to an IPv4 address (getaddrinfo) on every connection attempt, so a
+        /// Redis that moved is found again. getaddrinfo blocks the loop while it runs: acceptable
+        /// only because it runs at (re)connect, at most once per back-off period, and never while a
+        /// command waits (none is in flight then); a numeric address never gets here.
+        public var host: String?
+        /// `AUTH password` (or `AUTH username password`, Redis 6 ACL users) on every connection.
+        public var username: String?
+        public var password: String?
+        /// `SELECT database` on every connection when not 0.
+        public var database = 0
         public var commandTimeoutMilliseconds: UInt64 = 50
         public var connectTimeoutMilliseconds: UInt64 = 1_000
         public var reconnectMinimumMilliseconds: UInt64 = 25
@@ -44,6 +86,36 @@ public final class LoopRedisConnection: LoopHandler {
         public init(endpoint: IPv4Endpoint) {
             self.endpoint = endpoint
         }
+
+        /// `host` may be a dotted IPv4 address (used as is) or a name (resolved at each connect).
+        public init(host: String, port: UInt16) {
+            if let address = IPv4Endpoint("\(host):\(port)") {
+                self.init(endpoint: address)
+            } else {
+                self.init(endpoint: IPv4Endpoint(addressNetworkOrder: 0, port: port))
+                self.host = host
+            }
+        }
+    }
+
+    /// A command every new connection runs after AUTH and SELECT, before it is `.ready`. `check`
+    /// reads the reply: nil when it is fine, or why the connection must be dropped.
+    public struct ConnectCommand {
+        public var arguments: [[UInt8]]
+        public var check: (LoopRedisReply) -> String?
+
+        public init(_ arguments: [String], check: @escaping (LoopRedisReply) -> String?) {
+            self.arguments = arguments.map { Array($0.utf8) }
+            self.check = check
+        }
+    }
+
+    /// A change an operator should hear about (as `RedisClient.StatusChange`): the connection is
+    /// ready (`recovered` when attempts had failed before), or it failed for the first time in a
+    /// row — not on every retry of the same outage.
+    public enum StatusChange: Equatable, Sendable {
+        case ready(recovered: Bool)
+        case unavailable(reason: String)
     }
 
     public enum Failure: Error, Equatable, Sendable {
@@ -52,23 +124,37 @@ public final class LoopRedisConnection: LoopHandler {
     }
 
     public enum State: Equatable, Sendable {
-        case connecting, ready, waitingToReconnect, closed
+        /// `handshaking`: connected, AUTH / SELECT / connect commands under way.
+        case connecting, handshaking, ready, waitingToReconnect, closed
     }
 
     public struct Stats: Equatable, Sendable {
+        /// Commands sent, the handshake's included (AUTH, SELECT, connect commands).
         public var commands = 0
         public var replies = 0
         public var timeouts = 0
+        /// Connections that completed their handshake (became `.ready`).
         public var connectionsMade = 0
         public var connectionsLost = 0
         /// Writes: fewer than commands when commands of one turn share one.
         public var writes = 0
+
+        public init() {}
     }
 
     public typealias Completion = (Result<RedisReply, Failure>) -> Void
 
+    /// Who is told of a command's reply: a closure (tests, occasional commands), a receiver (the
+    /// hot path: no allocation per command), or the handshake itself (step `-1` AUTH, `-2` SELECT,
+    /// `0...` the connect commands).
+    private enum Waiter {
+        case closure(Completion)
+        case receiver(any LoopRedisReceiver)
+        case handshake(Int)
+    }
+
     private struct Pending {
-        var completion: Completion
+        var waiter: Waiter
         var deadline: UInt64
     }
 
@@ -77,8 +163,13 @@ public final class LoopRedisConnection: LoopHandler {
     private static let connectTimerTag: UInt8 = 2
 
     public let configuration: Configuration
+    public let connectCommands: [ConnectCommand]
     public private(set) var state = State.connecting
     public private(set) var stats = Stats()
+    /// Why the last connection attempt or connection failed; nil while ready.
+    public private(set) var lastError: String?
+    /// Called on the loop for each `StatusChange` (the proxy logs them once per outage).
+    public var onStatusChange: ((StatusChange) -> Void)?
     private unowned let reactor: Reactor
     private var id: HandlerID?
     private var fd: Int32 = -1
@@ -94,12 +185,24 @@ public final class LoopRedisConnection: LoopHandler {
     private var reader: UnsafeMutablePointer<redisReader>
     private var commandTimer: TimerID?
     private var stateTimer: TimerID?
+    /// Failed attempts in a row (reset once a handshake completes).
     private var failures = 0
+    private var handshakeSteps = 0
+    /// The address last connected to (`configuration.endpoint`, or what `host` resolved to).
+    private var address: IPv4Endpoint
     private var jitter: UInt64
 
-    /// Starts connecting at once; `send` may be called right away (it fails until connected).
-    public init(configuration: Configuration, reactor: Reactor) {
+    /// Starts connecting at once; `send` may be called right away (it fails until ready). A failure
+    /// of the very first attempt is reported to `onStatusChange` given here (a property set after
+    /// `init` may miss it).
+    public init(
+        configuration: Configuration, reactor: Reactor, connectCommands: [ConnectCommand] = [],
+        onStatusChange: ((StatusChange) -> Void)? = nil
+    ) {
         self.configuration = configuration
+        self.connectCommands = connectCommands
+        self.onStatusChange = onStatusChange
+        self.address = configuration.endpoint
         self.reactor = reactor
         guard let reader = redisReaderCreate() else { fatalError("redisReaderCreate: out of memory") }
         self.reader = reader
@@ -118,18 +221,42 @@ public final class LoopRedisConnection: LoopHandler {
 
     public var inFlight: Int { pending.count - pendingHead }
 
+    /// Ready, or connected and doing its handshake: bytes move.
+    private var isConnected: Bool { state == .ready || state == .handshaking }
+
     // MARK: Commands
 
     /// Sends one command (binary-safe arguments); `completion` gets its reply, in order.
     public func send(_ arguments: [[UInt8]], completion: @escaping Completion) {
-        guard state == .ready, let id else {
+        guard state == .ready else {
             completion(.failure(.unavailable))
             return
         }
-        stats.commands += 1
         append(arguments)
+        enqueue(.closure(completion))
+    }
+
+    public func send(_ arguments: [String], completion: @escaping Completion) {
+        send(arguments.map { Array($0.utf8) }, completion: completion)
+    }
+
+    /// Sends one command already formatted as RESP (copied into the outgoing buffer); `receiver` is
+    /// told of its reply, in order. While not ready, `receiver` is failed before this returns.
+    public func send(formatted command: UnsafeRawBufferPointer, to receiver: any LoopRedisReceiver) {
+        guard state == .ready else {
+            receiver.failed(.unavailable)
+            return
+        }
+        outgoing.append(contentsOf: command)
+        enqueue(.receiver(receiver))
+    }
+
+    /// The command's bytes are in `outgoing`: wait for its reply, and write at the end of the turn.
+    private func enqueue(_ waiter: Waiter) {
+        guard let id else { return }
+        stats.commands += 1
         let deadline = reactor.now &+ configuration.commandTimeoutMilliseconds
-        pending.append(Pending(completion: completion, deadline: deadline))
+        pending.append(Pending(waiter: waiter, deadline: deadline))
         if commandTimer == nil {
             commandTimer = reactor.schedule(after: configuration.commandTimeoutMilliseconds, for: id, tag: Self.commandTimerTag)
         }
@@ -137,10 +264,6 @@ public final class LoopRedisConnection: LoopHandler {
             flushRequested = true
             reactor.runAtEndOfTurn(id)
         }
-    }
-
-    public func send(_ arguments: [String], completion: @escaping Completion) {
-        send(arguments.map { Array($0.utf8) }, completion: completion)
     }
 
     private func append(_ arguments: [[UInt8]]) {
@@ -174,7 +297,7 @@ public final class LoopRedisConnection: LoopHandler {
     }
 
     private func flush() {
-        guard state == .ready else { return }
+        guard isConnected else { return }
         while writable, written < outgoing.count {
             let result = outgoing.withUnsafeBytes { bytes in
                 Socket.write(fd, from: bytes.baseAddress! + written, count: bytes.count - written)
@@ -186,8 +309,11 @@ public final class LoopRedisConnection: LoopHandler {
                 if written < outgoing.count { writable = false }
             case .wouldBlock:
                 writable = false
-            default:
-                connectionLost(.unavailable)
+            case .endOfFile, .reset:
+                connectionLost(.unavailable, reason: "write: connection reset")
+                return
+            case let .failed(code):
+                connectionLost(.unavailable, reason: "write: \(Self.describe(errno: code))")
                 return
             }
         }
@@ -203,22 +329,73 @@ public final class LoopRedisConnection: LoopHandler {
         guard tag == attempt, fd >= 0 else { return }
         if state == .connecting {
             guard readiness.isWritable else { return }
-            if Socket.pendingConnectError(fd) != nil {
-                connectionLost(.unavailable)
+            if let code = Socket.pendingConnectError(fd) {
+                connectionLost(.unavailable, reason: "connect to \(address): \(Self.describe(errno: code))")
                 return
             }
             if let stateTimer { reactor.cancel(stateTimer) }
             stateTimer = nil
-            state = .ready
-            failures = 0
-            stats.connectionsMade += 1
             Socket.setNoDelay(fd)
+            beginHandshake()
+            guard isConnected else { return }
         }
         if readiness.isWritable {
             writable = true
             flush()
         }
-        if readiness.isReadable, state == .ready { readReplies(peerClosed: readiness.isPeerClosed) }
+        if readiness.isReadable, isConnected { readReplies(peerClosed: readiness.isPeerClosed) }
+    }
+
+    // MARK: Handshake
+
+    /// AUTH, SELECT and the connect commands, pipelined (the writable edge that completed the
+    /// connect writes them at once); ready when every reply has come back good.
+    private func beginHandshake() {
+        state = .handshaking
+        handshakeSteps = 0
+        if let password = configuration.password {
+            let auth = configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+            startHandshakeStep(auth.map { Array($0.utf8) }, step: -1)
+        }
+        if configuration.database != 0 {
+            startHandshakeStep([Array("SELECT".utf8), Array(String(configuration.database).utf8)], step: -2)
+        }
+        for (index, command) in connectCommands.enumerated() {
+            startHandshakeStep(command.arguments, step: index)
+        }
+        if handshakeSteps == 0 { becomeReady() }
+    }
+
+    private func startHandshakeStep(_ arguments: [[UInt8]], step: Int) {
+        handshakeSteps += 1
+        append(arguments)
+        enqueue(.handshake(step))
+    }
+
+    /// One handshake reply; false when it failed the connection.
+    private func handshakeReplied(_ reply: LoopRedisReply, step: Int) -> Bool {
+        let refusal: String?
+        switch step {
+        case -1: refusal = reply.error.map { "AUTH: \($0)" }
+        case -2: refusal = reply.error.map { "SELECT \(configuration.database): \($0)" }
+        default: refusal = connectCommands[step].check(reply)
+        }
+        if let refusal {
+            connectionLost(.unavailable, reason: "handshake: \(refusal)")
+            return false
+        }
+        handshakeSteps -= 1
+        if handshakeSteps == 0 { becomeReady() }
+        return true
+    }
+
+    private func becomeReady() {
+        state = .ready
+        let recovered = failures > 0
+        failures = 0
+        lastError = nil
+        stats.connectionsMade += 1
+        onStatusChange?(.ready(recovered: recovered))
     }
 
     private func readReplies(peerClosed: Bool) {
@@ -229,15 +406,21 @@ public final class LoopRedisConnection: LoopHandler {
             switch Socket.read(fd, into: slab, count: pool.slabSize) {
             case let .transferred(n):
                 guard redisReaderFeed(reader, slab.assumingMemoryBound(to: CChar.self), n) == REDIS_OK else {
-                    connectionLost(.unavailable)
+                    connectionLost(.unavailable, reason: "protocol error: \(readerError())")
                     return
                 }
                 guard deliverReplies() else { return }
                 if n < pool.slabSize, !peerClosed { return }
             case .wouldBlock:
                 return
-            default:
-                connectionLost(.unavailable)
+            case .endOfFile:
+                connectionLost(.unavailable, reason: "connection closed by Redis")
+                return
+            case .reset:
+                connectionLost(.unavailable, reason: "connection reset")
+                return
+            case let .failed(code):
+                connectionLost(.unavailable, reason: "read: \(Self.describe(errno: code))")
                 return
             }
         }
@@ -248,26 +431,43 @@ public final class LoopRedisConnection: LoopHandler {
         while true {
             var raw: UnsafeMutableRawPointer?
             guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
-                connectionLost(.unavailable)
+                connectionLost(.unavailable, reason: "protocol error: \(readerError())")
                 return false
             }
             guard let raw else { return true }
-            let reply = Self.convert(raw.assumingMemoryBound(to: redisReply.self))
-            freeReplyObject(raw)
+            defer { freeReplyObject(raw) }
             guard pendingHead < pending.count else {
                 // A reply nobody asked for: the stream is out of step.
-                connectionLost(.unavailable)
+                connectionLost(.unavailable, reason: "protocol error: a reply nobody asked for")
                 return false
             }
-            let completion = pending[pendingHead].completion
-            // Drop the completion's captures now (a literal without captures allocates nothing).
-            pending[pendingHead].completion = { _ in }
+            let waiter = pending[pendingHead].waiter
+            // Drop the waiter's references now (a case without payload holds nothing).
+            pending[pendingHead].waiter = .handshake(0)
             pendingHead += 1
             compactPending()
             stats.replies += 1
-            completion(.success(reply))
-            if state != .ready { return false }
+            let reply = LoopRedisReply(pointer: raw)
+            switch waiter {
+            case let .receiver(receiver):
+                receiver.received(reply)
+            case let .closure(completion):
+                completion(.success(reply.value))
+            case let .handshake(step):
+                guard handshakeReplied(reply, step: step) else { return false }
+            }
+            if !isConnected { return false }
         }
+    }
+
+    private func readerError() -> String {
+        withUnsafeBytes(of: reader.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    static func describe(errno code: Int32) -> String {
+        String(cString: strerror(code))
     }
 
     private func compactPending() {
@@ -284,11 +484,11 @@ public final class LoopRedisConnection: LoopHandler {
         switch tag {
         case Self.commandTimerTag:
             commandTimer = nil
-            guard state == .ready, pendingHead < pending.count, let id else { return }
+            guard isConnected, pendingHead < pending.count, let id else { return }
             let deadline = pending[pendingHead].deadline
             if deadline <= reactor.now {
                 stats.timeouts += 1
-                connectionLost(.timedOut)
+                connectionLost(.timedOut, reason: state == .handshaking ? "handshake: a command timed out" : "a command timed out")
             } else {
                 commandTimer = reactor.schedule(after: deadline - reactor.now, for: id, tag: Self.commandTimerTag)
             }
@@ -297,7 +497,7 @@ public final class LoopRedisConnection: LoopHandler {
             if state == .waitingToReconnect { connect() }
         default:
             stateTimer = nil
-            if state == .connecting { connectionLost(.unavailable) }
+            if state == .connecting { connectionLost(.unavailable, reason: "connect to \(address): timed out") }
         }
     }
 
@@ -310,6 +510,7 @@ public final class LoopRedisConnection: LoopHandler {
         guard state != .closed else { return }
         dropConnection()
         state = .closed
+        lastError = "closed"
         failPending(.unavailable)
         if let id { reactor.remove(id) }
         id = nil
@@ -322,16 +523,26 @@ public final class LoopRedisConnection: LoopHandler {
         attempt &+= 1
         state = .connecting
         writable = false
-        switch Socket.connect(to: configuration.endpoint) {
+        if let host = configuration.host {
+            switch HostResolver.resolveIPv4(host, port: configuration.endpoint.port) {
+            case let .success(resolved):
+                address = resolved
+            case let .failure(failure):
+                connectionLost(.unavailable, reason: "resolve \(host): \(failure.message)")
+                return
+            }
+        }
+        switch Socket.connect(to: address) {
         case let .connected(socket), let .inProgress(socket):
             fd = socket
-            if reactor.watch(socket, for: id, tag: attempt) != 0 {
-                connectionLost(.unavailable)
+            let watched = reactor.watch(socket, for: id, tag: attempt)
+            if watched != 0 {
+                connectionLost(.unavailable, reason: "epoll: \(Self.describe(errno: -watched))")
                 return
             }
             stateTimer = reactor.schedule(after: configuration.connectTimeoutMilliseconds, for: id, tag: Self.connectTimerTag)
-        case .failed:
-            connectionLost(.unavailable)
+        case let .failed(code):
+            connectionLost(.unavailable, reason: "connect to \(address): \(Self.describe(errno: code))")
         }
     }
 
@@ -351,22 +562,31 @@ public final class LoopRedisConnection: LoopHandler {
         reader = fresh
     }
 
-    private func connectionLost(_ failure: Failure) {
+    /// Fails what is in flight, reports the first failure of an outage, and retries after the
+    /// back-off. `reason` is what `lastError` and the status change say.
+    private func connectionLost(_ failure: Failure, reason: String) {
         guard state != .closed, let id else { return }
         if state == .ready { stats.connectionsLost += 1 }
         dropConnection()
         state = .waitingToReconnect
+        lastError = reason
+        failures += 1
+        let firstOfOutage = failures == 1
         failPending(failure)
         guard state == .waitingToReconnect else { return }  // a completion may have closed us
-        failures += 1
         stateTimer = reactor.schedule(after: backoff(), for: id, tag: Self.reconnectTimerTag)
+        if firstOfOutage { onStatusChange?(.unavailable(reason: reason)) }
     }
 
     private func failPending(_ failure: Failure) {
         while pendingHead < pending.count {
-            let completion = pending[pendingHead].completion
+            let waiter = pending[pendingHead].waiter
             pendingHead += 1
-            completion(.failure(failure))
+            switch waiter {
+            case let .closure(completion): completion(.failure(failure))
+            case let .receiver(receiver): receiver.failed(failure)
+            case .handshake: break
+            }
         }
         pending.removeAll(keepingCapacity: true)
         pendingHead = 0

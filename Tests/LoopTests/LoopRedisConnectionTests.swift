@@ -53,14 +53,17 @@ import TollgateLoopRedis
 
     /// Starts a loop with a connection to `port` and a script; returns its log once a step sets
     /// `done` (or the loop is stopped after `seconds`).
-    static func run(port: Int, interval: UInt64 = 10, timeout: UInt64 = 50, seconds: Int = 20, steps: [Script.Step]) -> ([String], LoopRedisConnection.Stats) {
+    static func run(
+        port: Int, interval: UInt64 = 10, timeout: UInt64 = 50, seconds: Int = 20,
+        connectCommands: [LoopRedisConnection.ConnectCommand] = [], steps: [Script.Step]
+    ) -> ([String], LoopRedisConnection.Stats) {
         let result = Mutex<([String], LoopRedisConnection.Stats)?>(nil)
-        let handOver = Steps(steps + [{ _, script in script.done = true }])
+        let handOver = Steps(steps + [{ _, script in script.done = true }], connectCommands: connectCommands)
         let loop = EventLoopThread(name: "redis-test") { signal in
             let reactor = try! Reactor(signal: signal)
             var configuration = LoopRedisConnection.Configuration(endpoint: IPv4Endpoint("127.0.0.1:\(port)")!)
             configuration.commandTimeoutMilliseconds = timeout
-            let connection = LoopRedisConnection(configuration: configuration, reactor: reactor)
+            let connection = LoopRedisConnection(configuration: configuration, reactor: reactor, connectCommands: handOver.connectCommands)
             let script = Script(connection: connection, interval: interval, steps: handOver.steps, reactor: reactor)
             // Stop once the script is done: poll it from a timer of its own.
             final class Stopper: LoopHandler {
@@ -91,7 +94,11 @@ import TollgateLoopRedis
     /// The steps, handed to the loop's thread once and used only there.
     final class Steps: @unchecked Sendable {
         let steps: [Script.Step]
-        init(_ steps: [Script.Step]) { self.steps = steps }
+        let connectCommands: [LoopRedisConnection.ConnectCommand]
+        init(_ steps: [Script.Step], connectCommands: [LoopRedisConnection.ConnectCommand] = []) {
+            self.steps = steps
+            self.connectCommands = connectCommands
+        }
     }
 
     static func describe(_ result: Result<RedisReply, LoopRedisConnection.Failure>) -> String {
@@ -187,5 +194,49 @@ import TollgateLoopRedis
         #expect(Array(log.prefix(2)) == ["failed timedOut", "failed timedOut"], "\(log)")
         #expect(log.last == "+PONG", "\(log)")
         #expect(stats.timeouts == 1)
+    }
+
+    @Test func commandsFailAtOnceUntilTheConnectCommandsHaveAnsweredAndThenFindTheirEffects() throws {
+        let redis = try RedisServer()
+        let (log, stats) = Self.run(
+            port: redis.port, interval: 5, timeout: 1_000,
+            connectCommands: [
+                // A slow first step keeps the connection in its handshake long enough to try a command.
+                LoopRedisConnection.ConnectCommand(["DEBUG", "SLEEP", "0.2"]) { $0.error },
+                LoopRedisConnection.ConnectCommand(["SET", "loop:hook", "set on connect"]) { $0.error },
+            ],
+            steps: [
+                { connection, script in
+                    guard connection.state == .handshaking else {
+                        script.next -= 1
+                        return
+                    }
+                    connection.send(["GET", "loop:hook"]) { script.log.append("handshaking: \(Self.describe($0))") }
+                },
+                Self.waitForReady,
+                { connection, script in connection.send(["GET", "loop:hook"]) { script.log.append(Self.describe($0)) } },
+                Self.waitForLog(2),
+            ])
+        #expect(log == ["handshaking: failed unavailable", "$set on connect"])
+        #expect(stats.connectionsMade == 1)
+    }
+
+    @Test func aConnectCommandThatIsRefusedKeepsTheConnectionFromEverBeingReady() throws {
+        let redis = try RedisServer()
+        let (log, stats) = Self.run(
+            port: redis.port, interval: 20, timeout: 200,
+            connectCommands: [LoopRedisConnection.ConnectCommand(["PING"]) { _ in "not the server we want" }],
+            steps: [
+                { _, _ in },
+                { _, _ in },
+                { _, _ in },
+                { _, _ in },
+                { _, _ in },
+                { connection, script in
+                    script.log.append("\(connection.state == .ready) \(connection.lastError ?? "-")")
+                },
+            ])
+        #expect(log == ["false handshake: not the server we want"])
+        #expect(stats.connectionsMade == 0)
     }
 }

@@ -87,7 +87,10 @@ public enum RateLimitScript {
 }
 
 /// The Redis store of one event loop: its own connection (pipelined), the script loaded on every
-/// (re)connection, `EVAL` on `NOSCRIPT`.
+/// (re)connection, `EVAL` on `NOSCRIPT`. The connection is a `RedisBatchTransport`: SwiftNIO's
+/// `RedisClient` (`init(loop:endpoint:timeout:)`) or the data path's own loop connection
+/// (`init(transport:)` with a `LoopRedisTransport` of TollgateLoopRedis); what is below does not
+/// depend on which.
 ///
 /// Requests are not sent one by one: those that arrive during one turn of the event loop are
 /// gathered, and at the end of the turn (after every read of that turn, before the loop waits again)
@@ -97,24 +100,36 @@ public enum RateLimitScript {
 public final class RedisBuckets {
     public typealias Request = (key: String, bucket: TokenBucket)
 
-    public let client: RedisClient
-    private let holder: ShaHolder
+    public let transport: any RedisBatchTransport
+    private let holder = ShaHolder()
     private var batch: Batch?
+    /// Takes made while the store was down, told `.unavailable` at the end of the turn (never before
+    /// `take` has returned).
+    private var refused: [any BucketsWaiter] = []
+    private var endOfTurnRequested = false
+    /// This store, while an end of turn is asked for: its waiters are told even when the owner lets
+    /// go of the store meanwhile (the transport holds only a weak reference to it).
+    private var keptUntilEndOfTurn: RedisBuckets?
     /// A batch is sent early once it holds this many requests (the rest go in the next one).
     static let maximumBatch = 256
 
-    public init(loop: any EventLoop, endpoint: RedisEndpoint, timeout: TimeAmount) {
-        let holder = ShaHolder()
-        let loadScript: (RedisClient) -> EventLoopFuture<Void> = { client in
-            client.send("SCRIPT", "LOAD", RateLimitScript.source).flatMapThrowing { reply in
-                guard let sha = reply.string, case .bulkString = reply else {
-                    throw RedisClient.Failure.server("SCRIPT LOAD answered \(reply)")
-                }
-                holder.sha = sha
-            }
+    /// Over any transport, not started: call `start()` (after setting `onStatusChange`).
+    public init(transport: any RedisBatchTransport) {
+        self.transport = transport
+        let holder = holder
+        transport.setConnectCommand(["SCRIPT", "LOAD", RateLimitScript.source]) { reply in
+            guard let sha = reply.string, case .bulkString = reply else { return "SCRIPT LOAD answered \(reply)" }
+            holder.sha = sha
+            return nil
         }
-        self.client = RedisClient(loop: loop, endpoint: endpoint, timeout: timeout, onConnect: loadScript)
-        self.holder = holder
+        // Weak, so the store and its transport are no cycle; `keptUntilEndOfTurn` holds the store
+        // while a call is due.
+        transport.onEndOfTurn = { [weak self] in self?.turnEnded() }
+    }
+
+    /// Over SwiftNIO's `RedisClient` on `loop`.
+    public convenience init(loop: any EventLoop, endpoint: RedisEndpoint, timeout: TimeAmount) {
+        self.init(transport: RedisClient(loop: loop, endpoint: endpoint, timeout: timeout))
     }
 
     /// Loop-confined box for the script's SHA, filled by the connection handshake.
@@ -122,20 +137,36 @@ public final class RedisBuckets {
         var sha: String?
     }
 
-    public func start() {
-        client.start()
+    /// The SwiftNIO client, when that is the transport.
+    public var client: RedisClient? { transport as? RedisClient }
+
+    public var endpoint: RedisEndpoint { transport.endpoint }
+
+    /// Ready (again) and unavailable once per outage, on the loop (the proxy logs them).
+    public var onStatusChange: ((RedisClient.StatusChange) -> Void)? {
+        get { transport.onStatusChange }
+        set { transport.onStatusChange = newValue }
     }
 
-    public var isUp: Bool { client.state == .ready }
+    public func start() {
+        transport.start()
+    }
+
+    /// Closes the connection for good (at shutdown).
+    public func close() {
+        transport.close()
+    }
+
+    public var isUp: Bool { transport.isUp }
 
     /// Every bucket of a request, decided in the round trip of the current turn's batch: `waiter` is
     /// told once, on the loop, with one outcome per bucket in order, and never before `take`
-    /// returns. Call it on the client's loop. The waiter is held until then (no closure is made).
+    /// returns. Call it on the transport's loop. The waiter is held until then (no closure is made).
     public func take(_ requests: [Request], waiter: any BucketsWaiter) {
         precondition(!requests.isEmpty, "a take needs at least one bucket")
         guard isUp else {
-            let failure = RedisClient.Failure.unavailable(client.lastError ?? "not connected")
-            client.loop.assumeIsolated().execute { waiter.bucketsTaken(.failure(failure)) }
+            refused.append(waiter)
+            requestEndOfTurn()
             return
         }
         if let batch {
@@ -146,14 +177,14 @@ public final class RedisBuckets {
         let batch = Batch()
         batch.add(requests, waiter)
         self.batch = batch
-        client.loop.assumeIsolated().execute { [self] in
-            if self.batch === batch { flush() }
-        }
+        requestEndOfTurn()
     }
 
-    /// The same, as a future (for callers that are not a waiter themselves, such as tests).
+    /// The same, as a future (for callers that are not a waiter themselves, such as tests). Only
+    /// over SwiftNIO's `RedisClient`.
     public func take(_ requests: [Request]) -> EventLoopFuture<[TokenBucket.Outcome]> {
-        let waiter = PromiseWaiter(client.loop.makePromise())
+        guard let loop = client?.loop else { preconditionFailure("take(_:) -> EventLoopFuture needs the NIO transport") }
+        let waiter = PromiseWaiter(loop.makePromise())
         take(requests, waiter: waiter)
         return waiter.promise.futureResult
     }
@@ -166,11 +197,32 @@ public final class RedisBuckets {
         }
     }
 
+    /// One request per turn at most, however many takes (a batch sent early because it was full
+    /// leaves the request standing for the batch after it).
+    private func requestEndOfTurn() {
+        guard !endOfTurnRequested else { return }
+        endOfTurnRequested = true
+        keptUntilEndOfTurn = self
+        transport.requestEndOfTurn()
+    }
+
+    private func turnEnded() {
+        endOfTurnRequested = false
+        keptUntilEndOfTurn = nil
+        if !refused.isEmpty {
+            let failure = RedisClient.Failure.unavailable(transport.lastError ?? "not connected")
+            let waiters = refused
+            refused.removeAll(keepingCapacity: true)
+            for waiter in waiters { waiter.bucketsTaken(.failure(failure)) }
+        }
+        flush()
+    }
+
     /// Sends the current batch now.
     private func flush() {
         guard let batch else { return }
         self.batch = nil
-        batch.send(through: client, sha: holder.sha)
+        batch.send(through: transport, sha: holder.sha)
     }
 
     /// The requests of one turn, grouped, and the callers waiting on them.
@@ -182,7 +234,7 @@ public final class RedisBuckets {
 
         private(set) var groups: [Group] = []
         private(set) var requestCount = 0
-        private weak var client: RedisClient?
+        private weak var transport: (any RedisBatchTransport)?
         private var retried = false
 
         func add(_ requests: [Request], _ waiter: any BucketsWaiter) {
@@ -209,8 +261,8 @@ public final class RedisBuckets {
             return true
         }
 
-        func send(through client: RedisClient, sha: String?) {
-            self.client = client
+        func send(through transport: any RedisBatchTransport, sha: String?) {
+            self.transport = transport
             var keyCount = 0
             var capacity = 64
             for group in groups {
@@ -239,17 +291,15 @@ public final class RedisBuckets {
                     arguments.append(request.bucket.cost)
                 }
             }
-            var buffer = client.buffer(capacity: capacity + 16 * arguments.ends.count)
-            RESPCommand.format(arguments, into: &buffer)
-            client.send(formatted: buffer, to: self)
+            transport.send(arguments, to: self)
         }
 
         func received(_ reply: RawReply) {
             if let message = reply.error {
                 // SCRIPT FLUSH or a restarted server: EVAL runs it and caches it again.
-                if message.hasPrefix("NOSCRIPT"), !retried, let client {
+                if message.hasPrefix("NOSCRIPT"), !retried, let transport {
                     retried = true
-                    send(through: client, sha: nil)
+                    send(through: transport, sha: nil)
                     return
                 }
                 failed(RedisClient.Failure.server(message))

@@ -14,8 +14,15 @@ public enum RESPCommand {
     /// Formats `arguments` (stored back to back) and appends the command to `buffer`: one
     /// allocation for hiredis's output instead of one per argument.
     static func format(_ arguments: Arguments, into buffer: inout ByteBuffer) {
+        withFormatted(arguments) { bytes -> Void in buffer.writeBytes(bytes) }
+    }
+
+    /// Formats `arguments` and hands the command's RESP bytes to `body` (hiredis's output, valid only
+    /// during the call): for a transport that copies them into a buffer of its own (the data path's
+    /// loop connection, `TollgateLoopRedis`).
+    public static func withFormatted<Result>(_ arguments: Arguments, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         precondition(!arguments.ends.isEmpty, "a Redis command needs at least its name")
-        arguments.bytes.withUnsafeBufferPointer { bytes in
+        return arguments.bytes.withUnsafeBufferPointer { bytes in
             let base = UnsafeRawPointer(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!)
             var argv = [UnsafePointer<CChar>?](repeating: nil, count: arguments.ends.count)
             var lengths = [Int](repeating: 0, count: arguments.ends.count)
@@ -29,12 +36,12 @@ public enum RESPCommand {
             let length = redisFormatCommandArgv(&output, Int32(arguments.ends.count), &argv, &lengths)
             guard length > 0, let output else { preconditionFailure("redisFormatCommandArgv: out of memory") }
             defer { redisFreeCommand(output) }
-            buffer.writeBytes(UnsafeRawBufferPointer(start: output, count: Int(length)))
+            return body(UnsafeRawBufferPointer(start: output, count: Int(length)))
         }
     }
 
     /// A command's arguments, stored back to back, built without an array per argument.
-    struct Arguments {
+    public struct Arguments {
         private(set) var bytes: [UInt8] = []
         private(set) var ends: [Int] = []
 
@@ -42,7 +49,12 @@ public enum RESPCommand {
             bytes.reserveCapacity(capacity)
         }
 
-        init(_ arguments: [[UInt8]]) {
+        /// The arguments' total size in bytes and their number (a formatted command takes about
+        /// `byteCount + 16 * count`).
+        public var byteCount: Int { bytes.count }
+        public var count: Int { ends.count }
+
+        public init(_ arguments: [[UInt8]]) {
             self.init(capacity: arguments.reduce(0) { $0 + $1.count })
             for argument in arguments {
                 bytes.append(contentsOf: argument)

@@ -88,28 +88,39 @@ public final class RESPReader {
     }
 }
 
-/// A reply as hiredis parsed it, read in place (no copies): valid only inside `RESPReader.nextRaw`.
-struct RawReply {
-    let node: UnsafeMutablePointer<redisReply>
+/// A reply as hiredis parsed it, read in place (no copies): valid only during the call it is handed
+/// to (`RESPReader.nextRaw`, `RedisReplyReceiver.received`). Public so that a transport of another
+/// module that runs hiredis's reader itself (`TollgateLoopRedis`) hands its replies over as they are.
+public struct RawReply {
+    /// hiredis's `redisReply *` (kept untyped so that CHiredis stays an internal import of Core).
+    let raw: UnsafeMutableRawPointer
 
-    init(_ node: UnsafeMutablePointer<redisReply>) {
-        self.node = node
+    /// `reply` must be a `redisReply *` from hiredis's reader, alive for as long as this value is used.
+    public init(hiredisReply reply: UnsafeMutableRawPointer) {
+        raw = reply
     }
 
+    init(_ node: UnsafeMutablePointer<redisReply>) {
+        raw = UnsafeMutableRawPointer(node)
+    }
+
+    var node: UnsafeMutablePointer<redisReply> { raw.assumingMemoryBound(to: redisReply.self) }
+
     /// The elements of an array reply; nil for any other kind.
-    var count: Int? { node.pointee.type == REDIS_REPLY_ARRAY ? Int(node.pointee.elements) : nil }
+    public var count: Int? { node.pointee.type == REDIS_REPLY_ARRAY ? Int(node.pointee.elements) : nil }
 
     /// Element `index` of an array reply as an integer; nil when it is anything else.
-    func integer(at index: Int) -> Int64? {
+    public func integer(at index: Int) -> Int64? {
         guard let element = node.pointee.element[index], element.pointee.type == REDIS_REPLY_INTEGER else { return nil }
         return element.pointee.integer
     }
 
     /// The message of an error reply; nil for any other kind.
-    var error: String? {
+    public var error: String? {
         guard node.pointee.type == REDIS_REPLY_ERROR, let str = node.pointee.str else { return nil }
         return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(node.pointee.len)), as: UTF8.self)
     }
 
-    var value: RESPValue { RESPReader.convert(node) }
+    /// The whole reply, copied (for replies off the hot path).
+    public var value: RESPValue { RESPReader.convert(node) }
 }

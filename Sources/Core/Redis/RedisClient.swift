@@ -71,7 +71,7 @@ public final class RedisClient {
     public let endpoint: RedisEndpoint
     public let timeout: TimeAmount
     /// Run on every new connection after AUTH and SELECT, before it takes commands (e.g. SCRIPT LOAD).
-    private let onConnect: ((RedisClient) -> EventLoopFuture<Void>)?
+    private var onConnect: ((RedisClient) -> EventLoopFuture<Void>)?
     public private(set) var state = State.idle
     /// Why the last connection attempt or connection failed.
     public private(set) var lastError: String?
@@ -91,6 +91,8 @@ public final class RedisClient {
 
     /// Called on the client's loop for each `StatusChange` (the proxy logs them).
     public var onStatusChange: ((StatusChange) -> Void)?
+    /// See `RedisBatchTransport.onEndOfTurn`.
+    public var onEndOfTurn: (() -> Void)?
 
     public static let minimumBackoff: TimeAmount = .milliseconds(100)
     public static let maximumBackoff: TimeAmount = .seconds(2)
@@ -274,10 +276,30 @@ public final class RedisClient {
 @available(*, unavailable)
 extension RedisClient: Sendable {}
 
-/// Takes a reply read in place (valid only during `received`), or the command's failure.
-protocol RedisReplyReceiver: AnyObject {
-    func received(_ reply: RawReply)
-    func failed(_ error: any Error)
+extension RedisClient: RedisBatchTransport {
+    public var isUp: Bool { state == .ready }
+
+    /// A task queued on the loop: it runs after what the loop is doing now (the reads of this turn
+    /// that are already queued run before it).
+    public func requestEndOfTurn() {
+        guard let onEndOfTurn else { return }
+        loop.assumeIsolated().execute(onEndOfTurn)
+    }
+
+    public func setConnectCommand(_ arguments: [String], check: @escaping (RESPValue) -> String?) {
+        let arguments = arguments.map { Array($0.utf8) }
+        onConnect = { client in
+            client.send(arguments).assumeIsolated().flatMapThrowing { reply in
+                if let failure = check(reply) { throw Failure.server(failure) }
+            }.nonisolated()
+        }
+    }
+
+    public func send(_ command: RESPCommand.Arguments, to receiver: any RedisReplyReceiver) {
+        var buffer = buffer(capacity: command.byteCount + 16 * command.count)
+        RESPCommand.format(command, into: &buffer)
+        send(formatted: buffer, to: receiver)
+    }
 }
 
 /// The reply as a `RESPValue`, for `send(_:)`.

@@ -42,8 +42,8 @@ final class LoopContext {
             ? nil : configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
         if let redis {
             // Why shared limits fall back to `on_error` must be visible: once per outage, per loop.
-            let endpoint = redis.client.endpoint.description
-            redis.client.onStatusChange = { change in
+            let endpoint = redis.endpoint.description
+            redis.onStatusChange = { change in
                 switch change {
                 case let .ready(recovered):
                     if recovered { logger.notice("Redis connection ready again", metadata: ["redis": "\(endpoint)"]) }
@@ -88,7 +88,7 @@ final class LoopContext {
         idleConnections.stop()
         bucketSweeper?.cancel()
         bucketSweeper = nil
-        redis?.client.close()
+        redis?.close()
     }
 }
 
