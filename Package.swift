@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "tollgate-proxy",
             dependencies: [
-                "Core", "CLI", "TollgateLoop", "CEventLoopShim",
+                "Core", "CLI", "TollgateLoop", "TollgateLoopRedis", "CEventLoopShim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

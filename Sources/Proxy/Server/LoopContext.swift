@@ -1,4 +1,5 @@
 import Core
+import TollgateLoopRedis
 import Logging
 import NIOCore
 
@@ -36,10 +37,16 @@ final class LoopContext {
     }
 
     init(eventLoop: any EventLoop, configuration: ProxyConfiguration, policy: ActivePolicy, buckets: InProcessBuckets, logger: Logger) {
-        // On the data path's own loops Redis has its own connection kind (not yet wired: `run`
-        // refuses --data-path loop with --redis until it is).
-        let redis = eventLoop is ReactorEventLoop
-            ? nil : configuration.redis.map { RedisBuckets(loop: eventLoop, endpoint: $0, timeout: configuration.redisTimeout) }
+        // The same store over either loop's own kind of connection: SwiftNIO's `RedisClient`, or
+        // the reactor's non-blocking `LoopRedisConnection`.
+        let redis = configuration.redis.map { endpoint in
+            if let reactorLoop = eventLoop as? ReactorEventLoop {
+                return RedisBuckets(
+                    reactor: reactorLoop.reactor, endpoint: endpoint,
+                    timeoutMilliseconds: UInt64(max(1, configuration.redisTimeout.nanoseconds / 1_000_000)))
+            }
+            return RedisBuckets(loop: eventLoop, endpoint: endpoint, timeout: configuration.redisTimeout)
+        }
         if let redis {
             // Why shared limits fall back to `on_error` must be visible: once per outage, per loop.
             let endpoint = redis.endpoint.description

@@ -75,9 +75,6 @@ struct ProxyProcess {
         let contexts: LoopContexts
         var loopServer: LoopDataPathServer?
         if usesLoop(tls: tls) {
-            guard configuration.redis == nil else {
-                return fail("--data-path loop does not carry --redis yet; use --data-path nio")
-            }
             do {
                 let server = try await LoopDataPathServer.start(configuration: configuration, policy: policy, buckets: buckets, logger: logger)
                 loopServer = server
