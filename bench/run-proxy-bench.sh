@@ -15,6 +15,7 @@
 #   CONNECTIONS=64 THREADS=2 DURATION=10s   wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, same for each target
 #   WARMUP=2s                               an unrecorded wrk run of this length before each target (0 to skip)
 #   PROXY_THREADS=2                         tollgate-proxy --threads, and nginx proxy worker_processes
+#   DATA_PATH=loop                          tollgate-proxy --data-path: loop (its own epoll loops) or nio (SwiftNIO)
 #   UPSTREAM_WORKERS=2                      worker_processes of the upstream nginx
 #   BASE_PORT=18310                         upstream, proxy, proxy admin, nginx proxy use BASE_PORT..BASE_PORT+3,
 #                                           nginx stream and l4-forwarder BASE_PORT+6 and +7, tollgate-loop-l4 +8
@@ -29,7 +30,7 @@
 # Needs root (or sudo) only when nginx, wrk, curl or libnginx-mod-stream must be installed.
 set -Eeuo pipefail
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here) and with one local: true limit, HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; echo "RATELIMIT=1 adds the rate-limit targets (issue 5): tollgate-proxy on an RS256 route without and with one Redis limit (redis-server started here) and with one local: true limit, HAProxy 2.6 doing jwt_verify + a stick-table http_req_rate limit, the same three at one connection (added latency), alternated over RATELIMIT_ROUNDS rounds (default 3) with medians, Redis CPU, and redis-benchmark of the limit script's EVALSHA."; }
 
 build=1
 for arg in "$@"; do
@@ -45,6 +46,7 @@ THREADS="${THREADS:-2}"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 PROXY_THREADS="${PROXY_THREADS:-2}"
+DATA_PATH="${DATA_PATH:-loop}"
 UPSTREAM_WORKERS="${UPSTREAM_WORKERS:-2}"
 BASE_PORT="${BASE_PORT:-18310}"
 QUIET_TIMEOUT="${QUIET_TIMEOUT:-120}"
@@ -476,7 +478,7 @@ run_target "upstream direct (nginx return 200)" "http://127.0.0.1:$upstream_port
 # all run from here on; the wrk load goes to one at a time, alternated over ROUNDS rounds, so that a
 # slow phase of the machine hits all of them alike (ratios are taken within a round).
 proxy_cmd=("$proxy_bin" run --upstream "http://127.0.0.1:$upstream_port" --listen "127.0.0.1:$proxy_port"
-  --admin "127.0.0.1:$admin_port" --policies "$policy_dir" --threads "$PROXY_THREADS" --log-format json)
+  --admin "127.0.0.1:$admin_port" --policies "$policy_dir" --threads "$PROXY_THREADS" --log-format json --data-path "$DATA_PATH")
 log "tollgate-proxy: ${proxy_cmd[*]} >/dev/null"
 "${proxy_cmd[@]}" </dev/null >/dev/null 2>"$work/proxy.stderr" &
 proxy_pid=$!
@@ -601,7 +603,7 @@ EOF
   for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   rl_cmd=("$proxy_bin" run --upstream "http://127.0.0.1:$upstream_port" --listen "127.0.0.1:$proxy_port"
     --admin "127.0.0.1:$admin_port" --policies "$rl_dir/policies" --threads "$PROXY_THREADS" --log-format json
-    --redis "redis://127.0.0.1:$redis_port" --redis-timeout 50ms)
+    --redis "redis://127.0.0.1:$redis_port" --redis-timeout 50ms --data-path "$DATA_PATH")
   log "tollgate-proxy with Redis: ${rl_cmd[*]} >/dev/null"
   "${rl_cmd[@]}" </dev/null >/dev/null 2>"$work/proxy-rl.stderr" &
   rl_pid=$!

@@ -23,7 +23,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "PEM CA bundle: require client certificates it signed.") var tlsClientCa: String?
     @Option(help: "PEM CA bundle trusted, besides the system's roots, when fetching https JWKS URLs.") var jwksCaFile: String?
     @Option(help: "Event loops (default: one per core).") var threads: Int?
-    @Option(help: "What carries client connections: loop (the sidecar's own epoll loops) or nio (SwiftNIO). TLS listeners are always on nio.") var dataPath = "nio"
+    @Option(help: "What carries client connections: loop (the sidecar's own epoll loops) or nio (SwiftNIO). TLS listeners are always on nio.") var dataPath = "loop"
     @Option(help: "Largest request header block; larger gets 431.") var maxHeaderBytes = 32_768
     @Option(help: "Largest request body; larger gets 413.") var maxBodyBytes = 10_485_760
     @Option(help: "Time to connect to the upstream.") var upstreamConnectTimeout = "1s"

@@ -30,7 +30,7 @@ struct ProxyConfiguration: Sendable {
     enum DataPath: String, Sendable {
         case loop, nio
     }
-    var dataPath = DataPath.nio
+    var dataPath = DataPath.loop
     var maxHeaderBytes = 32_768
     var maxBodyBytes = 10_485_760
     var upstreamConnectTimeout: TimeAmount = .seconds(1)
