@@ -61,9 +61,22 @@ public struct HTTPHeadSplice: Sendable {
     /// with its CRLF.
     public private(set) var startLine: ByteBuffer?
 
-    public init(_ head: HTTPHead, allocator: ByteBufferAllocator = .init()) {
+    /// An empty buffer to build the head in instead of a new one (a loop's recycled head buffers).
+    private var spare: ByteBuffer?
+
+    /// `reusing`: an empty buffer nothing else holds, to build the head in (no allocation).
+    public init(_ head: HTTPHead, allocator: ByteBufferAllocator = .init(), reusing spare: consuming ByteBuffer? = nil) {
         self.head = head
         self.allocator = allocator
+        self.spare = spare
+    }
+
+    /// The spare buffer (emptied, grown to `capacity`) or a new one.
+    private mutating func buffer(capacity: Int) -> ByteBuffer {
+        guard var buffer = spare.take() else { return allocator.buffer(capacity: capacity) }
+        buffer.clear()
+        if buffer.capacity < capacity { buffer.reserveCapacity(capacity) }
+        return buffer
     }
 
     /// Leaves out the field at `index` of `head.fields`.
@@ -150,7 +163,7 @@ public struct HTTPHeadSplice: Sendable {
     /// Writes to the added lines, making their buffer on first use: they start at `gap`.
     private mutating func appendAdded(_ write: (inout ByteBuffer) -> Void) {
         if addedLines == nil {
-            var buffer = allocator.buffer(capacity: gap + 256)
+            var buffer = buffer(capacity: gap + 256)
             buffer.moveWriterIndex(to: gap)
             buffer.moveReaderIndex(to: gap)
             addedLines = buffer
@@ -164,7 +177,7 @@ public struct HTTPHeadSplice: Sendable {
     public mutating func makeHead(from original: ByteBuffer) -> ByteBuffer {
         let originalStartLine = head.fields.first.map { Int($0.line.start) } ?? head.length - 2
         guard var out = addedLines, (startLine?.readableBytes ?? 0) <= originalStartLine + 60 else {
-            var out = allocator.buffer(capacity: length)
+            var out = buffer(capacity: length)
             write(from: original, into: &out)
             return out
         }

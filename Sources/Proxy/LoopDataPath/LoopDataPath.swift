@@ -16,6 +16,8 @@ final class LoopDataPath {
     let context: LoopContext
     let upstreamPool: LoopUpstreamPool
     let readBuffers = LoopReadBuffers()
+    /// Buffers the forwarded heads are built in, back once written: no allocation per head.
+    let headBuffers = LoopReadBuffers(size: 2048)
     let allocator = ByteBufferAllocator()
     let responseHeads = HTTPHeadParser.Configuration(maxHeadBytes: 65_536, maxFieldCount: 1_000)
     let connectTimeoutMilliseconds: UInt64
@@ -61,6 +63,7 @@ final class LoopDataPath {
 
     /// Closes whatever is left (the end of the drain timeout, or stop).
     func closeEverything() {
+        print("DEBUG head buffers hits \(headBuffers.hits) misses \(headBuffers.misses) shared \(headBuffers.shared) cached \(headBuffers.cached)")
         listener?.close()
         listener = nil
         for connection in Array(connections.values) { connection.close() }

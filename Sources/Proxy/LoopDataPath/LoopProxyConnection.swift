@@ -155,7 +155,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
     private func flush() {
         guard !closed else { return }
         if writable, !out.isEmpty {
-            switch out.flush(to: fd) {
+            switch out.flush(to: fd, recyclingInto: path.headBuffers) {
             case .done:
                 break
             case .blocked:
@@ -175,8 +175,9 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
         }
     }
 
-    private func enqueue(_ bytes: ByteBuffer) {
-        out.append(bytes)
+    /// `recycle`: a head built in one of the loop's head buffers, given back once written.
+    private func enqueue(_ bytes: ByteBuffer, recycle: Bool = false) {
+        out.append(bytes, recycle: recycle)
         if isWritable, out.bytes > OutboundQueue.highWater {
             isWritable = false
             writabilityChanged()
@@ -313,9 +314,11 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
     private func writeEnd(_ last: ByteBuffer?, close: Bool) {
         var last = last
         if var head = pendingHead {
+            // A response without a body (or whose end came with its head): one buffer.
             pendingHead = nil
             if let end = last { head.writeImmutableBuffer(end) }
-            last = head
+            enqueue(head, recycle: true)
+            last = nil
         }
         if close {
             exchange = nil
@@ -402,7 +405,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
             flush()
             if closed { return }
         }
-        let upstreamHead = loop.forward.upstreamHead(for: exchange, peer: peer, allocator: path.allocator)
+        let upstreamHead = loop.forward.upstreamHead(for: exchange, peer: peer, allocator: path.allocator, reusing: path.headBuffers.take())
         if let connection = path.upstreamPool.idleConnection() {
             return send(exchange, head: upstreamHead, on: connection)
         }
@@ -448,7 +451,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
         }
         exchange.upstreamStart = .now()
         connection.expectResponse(to: exchange.head.method, dechunk: exchange.head.minorVersion == 0)
-        connection.write(head)
+        connection.write(head, recycle: true)
         let ended = machine.upstreamReady { part in connection.write(part) } ?? false
         connection.delegate = self
         upstream = connection
@@ -491,9 +494,9 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
         exchange.status = head.status
         let clientHead = ForwardPhase.clientHead(
             head, bytes: bytes, exchange: exchange, isSwitch: isSwitch, body: responseBody, close: action == .writeHead(close: true),
-            allocator: path.allocator)
+            allocator: path.allocator, reusing: path.headBuffers.take())
         if action == .writeHeadAndTunnel {
-            enqueue(clientHead)
+            enqueue(clientHead, recycle: true)
             startTunnel(connection, exchange: exchange)
         } else {
             pendingHead = clientHead
@@ -548,7 +551,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
         } else if var head = pendingHead, body.readableBytes <= head.writableBytes {
             pendingHead = nil
             head.writeImmutableBuffer(body)
-            enqueue(head)
+            enqueue(head, recycle: true)
         } else {
             writePendingHead()
             enqueue(body)
@@ -558,7 +561,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
     private func writePendingHead() {
         guard let head = pendingHead else { return }
         pendingHead = nil
-        enqueue(head)
+        enqueue(head, recycle: true)
     }
 
     func upstreamReadComplete(_ connection: LoopUpstream) {

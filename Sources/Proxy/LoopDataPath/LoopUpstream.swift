@@ -86,15 +86,16 @@ final class LoopUpstream: LoopHandler {
 
     // MARK: Writing
 
-    func write(_ bytes: ByteBuffer) {
-        out.append(bytes)
+    /// `recycle`: a head built in one of the loop's head buffers, given back once written.
+    func write(_ bytes: ByteBuffer, recycle: Bool = false) {
+        out.append(bytes, recycle: recycle)
         if out.bytes > OutboundQueue.highWater { isWritable = false }
     }
 
     /// Writes what is queued; a failure closes the connection (the delegate hears it).
     func flush() {
         guard connected, writable, !closed, !out.isEmpty || shutdownPending else { return }
-        switch out.flush(to: fd) {
+        switch out.flush(to: fd, recyclingInto: path.headBuffers) {
         case .done:
             break
         case .blocked:

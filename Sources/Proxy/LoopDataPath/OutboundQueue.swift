@@ -11,6 +11,8 @@ import TollgateLoop
 /// of the read buffer it is a slice of.
 struct OutboundQueue {
     private var buffers = CircularBuffer<ByteBuffer>(initialCapacity: 8)
+    /// Per buffer: whether it goes back to the loop's head buffers once written.
+    private var recyclable = CircularBuffer<Bool>(initialCapacity: 8)
     /// Bytes queued and not yet written.
     private(set) var bytes = 0
 
@@ -21,14 +23,17 @@ struct OutboundQueue {
 
     var isEmpty: Bool { bytes == 0 }
 
-    mutating func append(_ buffer: ByteBuffer) {
+    /// `recycle`: a buffer the loop's `headBuffers` gave out, given back once written.
+    mutating func append(_ buffer: ByteBuffer, recycle: Bool = false) {
         guard buffer.readableBytes > 0 else { return }
         bytes += buffer.readableBytes
         buffers.append(buffer)
+        recyclable.append(recycle)
     }
 
     mutating func removeAll() {
         buffers.removeAll(keepingCapacity: true)
+        recyclable.removeAll(keepingCapacity: true)
         bytes = 0
     }
 
@@ -41,8 +46,8 @@ struct OutboundQueue {
         case failed(IOResult)
     }
 
-    /// Writes what the socket takes.
-    mutating func flush(to fd: Int32) -> FlushResult {
+    /// Writes what the socket takes; written buffers that came from `cache` go back to it.
+    mutating func flush(to fd: Int32, recyclingInto cache: LoopReadBuffers) -> FlushResult {
         while bytes > 0 {
             let result: IOResult = withUnsafeTemporaryAllocation(of: iovec.self, capacity: 16) { vectors in
                 var count = 0
@@ -67,7 +72,7 @@ struct OutboundQueue {
                 while written > 0 {
                     let first = buffers[buffers.startIndex].readableBytes
                     if written >= first {
-                        buffers.removeFirst()
+                        if recyclable.removeFirst() { cache.recycle(buffers.removeFirst()) } else { buffers.removeFirst() }
                         written -= first
                     } else {
                         buffers[buffers.startIndex].moveReaderIndex(forwardBy: written)
@@ -116,6 +121,26 @@ final class LoopReadBuffers {
         buffer = nil
         guard free.count < maximumCached, held.modifyIfUniquelyOwned({ $0.clear() }) != nil else { return }
         free.append(held)
+    }
+
+    /// A cached buffer, emptied, if there is one nothing else holds any more.
+    @inline(__always)
+    func take() -> ByteBuffer? {
+        while var buffer = free.popLast() {
+            if buffer.modifyIfUniquelyOwned({ $0.clear() }) != nil { hits += 1; return buffer }
+            shared += 1
+        }
+        misses += 1
+        return nil
+    }
+    var hits = 0, misses = 0, shared = 0
+
+    /// Into the cache once written. Whether something else still holds it (the writer's own
+    /// variables, at that moment) is checked when it is taken again, not now.
+    @inline(__always)
+    func recycle(_ buffer: consuming ByteBuffer) {
+        guard free.count < maximumCached else { return }
+        free.append(buffer)
     }
 
     var cached: Int { free.count }

@@ -11,10 +11,12 @@ struct ForwardPhase {
     let trustedProxies: TrustedProxies
 
     /// The forwarded head's bytes.
-    func upstreamHead(for exchange: Exchange, peer: String, allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
+    /// `reusing`: an empty buffer to build it in (see `HTTPHeadSplice.init`).
+    func upstreamHead(for exchange: Exchange, peer: String, allocator: ByteBufferAllocator = .init(), reusing spare: consuming ByteBuffer? = nil) -> ByteBuffer {
         let head = exchange.head
         let bytes = exchange.headBytes
-        var splice = HTTPHeadSplice(head, allocator: allocator)
+        // Consumed: the splice must hold the only reference, or writing into it would copy it.
+        var splice = HTTPHeadSplice(head, allocator: allocator, reusing: consume spare)
         splice.removeHopByHop(in: bytes, keepUpgrade: head.isUpgradeRequest(in: bytes), keepTransferEncoding: true)
         splice.removeAll(.expect)
         // Identity headers come from verified tokens only: whatever the route, incoming ones go.
@@ -84,9 +86,9 @@ struct ForwardPhase {
     /// name), and the connection's fate.
     static func clientHead(
         _ head: HTTPHead, bytes: ByteBuffer, exchange: Exchange, isSwitch: Bool, body: ResponseBody, close: Bool,
-        allocator: ByteBufferAllocator
+        allocator: ByteBufferAllocator, reusing spare: consuming ByteBuffer? = nil
     ) -> ByteBuffer {
-        var splice = HTTPHeadSplice(head, allocator: allocator)
+        var splice = HTTPHeadSplice(head, allocator: allocator, reusing: consume spare)
         splice.removeHopByHop(in: bytes, keepUpgrade: isSwitch, keepTransferEncoding: body == .asItCame || body == .untilClose)
         if head.firstIndex(of: .xRequestId) == nil { try? splice.add("x-request-id", exchange.requestID) }
         for (name, value) in exchange.responseHeaders {
