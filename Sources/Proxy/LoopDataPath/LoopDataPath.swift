@@ -63,7 +63,6 @@ final class LoopDataPath {
 
     /// Closes whatever is left (the end of the drain timeout, or stop).
     func closeEverything() {
-        print("DEBUG head buffers hits \(headBuffers.hits) misses \(headBuffers.misses) shared \(headBuffers.shared) cached \(headBuffers.cached)")
         listener?.close()
         listener = nil
         for connection in Array(connections.values) { connection.close() }

@@ -127,13 +127,10 @@ final class LoopReadBuffers {
     @inline(__always)
     func take() -> ByteBuffer? {
         while var buffer = free.popLast() {
-            if buffer.modifyIfUniquelyOwned({ $0.clear() }) != nil { hits += 1; return buffer }
-            shared += 1
+            if buffer.modifyIfUniquelyOwned({ $0.clear() }) != nil { return buffer }
         }
-        misses += 1
         return nil
     }
-    var hits = 0, misses = 0, shared = 0
 
     /// Into the cache once written. Whether something else still holds it (the writer's own
     /// variables, at that moment) is checked when it is taken again, not now.
