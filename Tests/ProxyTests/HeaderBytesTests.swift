@@ -100,7 +100,7 @@ struct RequestIDGeneratorTests {
         var generator = RequestIDGenerator()
         var prefix: Substring?
         for counter in 1...300 {
-            let id = generator.next()
+            let id = generator.next().description
             #expect(id.count == 32)
             #expect(id.utf8.allSatisfy { ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "f")) })
             #expect(prefix == nil || id.prefix(16) == prefix!)

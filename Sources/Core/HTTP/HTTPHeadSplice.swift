@@ -218,6 +218,20 @@ public struct HTTPHeadSplice: Sendable {
         try result.get()
     }
 
+    /// Adds `name: value` with the value's bytes as they are (checked like any value).
+    public mutating func add(_ name: String, bytes value: UnsafeRawBufferPointer) throws(HTTPHeadError) {
+        var name = name
+        let result: Result<Void, HTTPHeadError> = name.withUTF8 { name in
+            do throws(HTTPHeadError) {
+                try add(UnsafeRawBufferPointer(name), value)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
     /// Adds `name: value` with the value's bytes taken from a buffer (a slice of the original, say).
     public mutating func add(_ name: String, _ value: ByteBuffer) throws(HTTPHeadError) {
         var name = name

@@ -72,7 +72,8 @@ struct ProblemResponse {
     /// The whole response, head and body (none for a `HEAD` request), in one buffer ready to write.
     /// `minorVersion` follows the request's; an HTTP/1.0 client that asked to keep the connection
     /// is told it is kept.
-    func serialized(requestID: String, minorVersion: Int, includeBody: Bool, keepAliveHTTP10: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
+    func serialized(requestID: RequestID, minorVersion: Int, includeBody: Bool, keepAliveHTTP10: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let requestID = requestID.description
         // Built by hand (no Foundation JSON on the request path); strings escaped by Core's writer.
         var json: [UInt8] = []
         json.reserveCapacity(160 + detail.utf8.count)

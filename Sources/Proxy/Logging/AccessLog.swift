@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import NIOCore
+import TollgateLoop
 
 /// One line per request on stdout (`--log-format json|text`). Lines collect in a buffer owned by
 /// the event loop and are written once per loop iteration (or every 16 KiB): no stdio lock shared
@@ -10,7 +11,7 @@ import NIOCore
 /// and `Authorization` are never fields of the line.
 struct AccessLogEntry {
     var time: Double
-    var requestID: String
+    var requestID: RequestID
     var method: String
     var path: String
     var route: String?
@@ -34,7 +35,7 @@ final class AccessLog {
     private let fileDescriptor: Int32
     private let eventLoop: (any EventLoop)?
     private var buffer: ByteBuffer
-    private var flushScheduled = false
+    fileprivate var flushScheduled = false
     /// The formatted `YYYY-MM-DDTHH:MM:SS` of `cachedSecond`: formatting a date once a second, not per line.
     private var cachedSecond = -1
     private var cachedPrefix = ""
@@ -48,6 +49,12 @@ final class AccessLog {
         self.fileDescriptor = fileDescriptor
         self.eventLoop = eventLoop
         self.buffer = ByteBufferAllocator().buffer(capacity: Self.flushThreshold + 1024)
+        if let reactorLoop = eventLoop as? ReactorEventLoop {
+            // On the data path's own loop: flushed from the reactor's end-of-turn call, no closure.
+            let flusher = EndOfTurnFlush()
+            flusher.log = self
+            turnEnd = (reactorLoop.reactor, reactorLoop.reactor.add(flusher))
+        }
     }
 
     func write(_ entry: AccessLogEntry) {
@@ -60,24 +67,49 @@ final class AccessLog {
         } else if !flushScheduled, let eventLoop {
             flushScheduled = true
             // Runs after the events of this loop iteration: one write for all their lines.
-            eventLoop.assumeIsolated().execute { [self] in
-                flushScheduled = false
-                flush()
+            if let (reactor, id) = turnEnd {
+                reactor.runAtEndOfTurn(id)
+            } else {
+                eventLoop.assumeIsolated().execute(scheduledFlush)
             }
         }
+    }
+
+    /// Made once: scheduling a flush per loop iteration allocates no closure.
+    /// The reactor and the handler that flush at the end of its turn (the loop data path).
+    private var turnEnd: (Reactor, HandlerID)?
+
+    private final class EndOfTurnFlush: LoopHandler {
+        weak var log: AccessLog?
+        func ready(_ readiness: Readiness, tag: UInt8, reactor: Reactor) {}
+        func timerFired(tag: UInt8, reactor: Reactor) {}
+        func shutdown(reactor: Reactor) { log?.flush() }
+        func turnEnded(tag: UInt8, reactor: Reactor) {
+            guard let log else { return }
+            log.flushScheduled = false
+            log.flush()
+        }
+    }
+
+    private lazy var scheduledFlush: () -> Void = { [unowned self] in
+        flushScheduled = false
+        flush()
     }
 
     func flush() {
         guard buffer.readableBytes > 0 else { return }
         defer { buffer.clear() }
         buffer.withUnsafeReadableBytes { bytes in
-            for range in Self.atomicPieces(of: bytes) {
+            var gone = false
+            Self.forEachAtomicPiece(of: bytes) { range in
+                guard !gone else { return }
                 var offset = range.lowerBound
                 while offset < range.upperBound {
                     let written = Foundation.write(fileDescriptor, bytes.baseAddress! + offset, range.upperBound - offset)
                     if written < 0 {
                         if errno == EINTR { continue }
-                        return  // stdout gone: drop the lines rather than fail requests
+                        gone = true  // stdout gone: drop the lines rather than fail requests
+                        return
                     }
                     offset += written
                 }
@@ -91,6 +123,12 @@ final class AccessLog {
     /// a longer line is a run of its own.
     static func atomicPieces(of bytes: UnsafeRawBufferPointer) -> [Range<Int>] {
         var pieces: [Range<Int>] = []
+        forEachAtomicPiece(of: bytes) { pieces.append($0) }
+        return pieces
+    }
+
+    /// The same pieces, in order, without an array.
+    static func forEachAtomicPiece(of bytes: UnsafeRawBufferPointer, _ body: (Range<Int>) -> Void) {
         var start = 0
         var lastLineEnd = 0
         var index = 0
@@ -98,26 +136,29 @@ final class AccessLog {
             if bytes[index] == UInt8(ascii: "\n") {
                 let end = index + 1
                 if end - start > pipeAtomicWrite, lastLineEnd > start {
-                    pieces.append(start..<lastLineEnd)
+                    body(start..<lastLineEnd)
                     start = lastLineEnd
                 }
                 if end - start > pipeAtomicWrite || end == bytes.count {
-                    pieces.append(start..<end)
+                    body(start..<end)
                     start = end
                 }
                 lastLineEnd = end
             }
             index += 1
         }
-        if start < bytes.count { pieces.append(start..<bytes.count) }
-        return pieces
+        if start < bytes.count { body(start..<bytes.count) }
     }
 
     private func appendJSON(_ entry: AccessLogEntry) {
         line.removeAll(keepingCapacity: true)
         append(Self.timeKey)
         appendTimestamp(entry.time)
-        append(Self.requestIDKey, entry.requestID)
+        append(Self.requestIDKey)
+        // Ids are `[A-Za-z0-9._:-]` (incoming ones are checked): nothing to escape.
+        line.append(UInt8(ascii: "\""))
+        entry.requestID.withUTF8 { line.append(contentsOf: $0) }
+        line.append(UInt8(ascii: "\""))
         append(Self.methodKey, entry.method)
         append(Self.pathKey, entry.path)
         append(Self.routeKey, entry.route)

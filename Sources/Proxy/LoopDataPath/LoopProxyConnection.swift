@@ -276,7 +276,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
         case let .answer(answer):
             perform(answer)
         case .requestComplete:
-            exchange = nil
+            loop.recycle(&exchange)
             drainPipelined()
         }
     }

@@ -4,28 +4,35 @@ import NIOCore
 /// One request's state from head to log line. Phases read and write it; it is created and used on
 /// one event loop only.
 final class Exchange: RoutableRequest {
-    let requestID: String
-    let start: NIODeadline
-    let wallClockStart: Double
+    private(set) var requestID: RequestID
+    private(set) var start: NIODeadline
+    private(set) var wallClockStart: Double
     /// The snapshot this request runs on from start to end, even if a reload swaps in another.
-    let snapshot: PolicySnapshot
+    private(set) var snapshot: PolicySnapshot
     /// The snapshot's key-file and secret keys (installed with it).
-    let staticKeys: [String: IssuerKeys]
-    let clientIP: String
-    let isTLS: Bool
+    private(set) var staticKeys: [String: IssuerKeys]
+    private(set) var clientIP: String
+    private(set) var isTLS: Bool
     /// The request head as parsed, and the bytes it was parsed from (reader index at its first).
-    let head: HTTPHead
-    let headBytes: ByteBuffer
+    private(set) var head: HTTPHead
+    private(set) var headBytes: ByteBuffer
     /// Normalized path (no query): what routes match and what the upstream receives.
-    let path: String
+    private(set) var path: String
     /// The raw query, with its `?`, or empty.
-    let query: Substring
+    private(set) var query: Substring
     /// The request target is exactly `path` + `query`: the request line goes upstream as it came.
-    let targetIsNormalized: Bool
+    private(set) var targetIsNormalized: Bool
     /// As sent (methods are case-sensitive).
-    let method: String
+    private(set) var method: String
     /// Lower-cased, without port; computed only if a route matches on host.
-    lazy var host: String? = Exchange.hostWithoutPort(head.firstValue(.host, in: headBytes))
+    var host: String? {
+        if case let .known(host) = hostState { return host }
+        let host = Exchange.hostWithoutPort(head.firstValue(.host, in: headBytes))
+        hostState = .known(host)
+        return host
+    }
+    private enum HostState { case unknown, known(String?) }
+    private var hostState = HostState.unknown
 
     var route: Route?
     /// Status sent to the client (0 until a response head is written).
@@ -49,7 +56,7 @@ final class Exchange: RoutableRequest {
     var upstreamEnd: NIODeadline?
 
     init(
-        requestID: String, snapshot: PolicySnapshot, staticKeys: [String: IssuerKeys], clientIP: String, isTLS: Bool, head: HTTPHead,
+        requestID: RequestID, snapshot: PolicySnapshot, staticKeys: [String: IssuerKeys], clientIP: String, isTLS: Bool, head: HTTPHead,
         headBytes: ByteBuffer, path: String, query: Substring, targetIsNormalized: Bool
     ) {
         self.requestID = requestID
@@ -65,6 +72,52 @@ final class Exchange: RoutableRequest {
         self.query = query
         self.targetIsNormalized = targetIsNormalized
         self.method = head.method == .GET ? "GET" : headBytes.string(of: head.methodSpan)
+    }
+
+    /// The same object for the next request of a loop (see `ExchangePool`): every field as `init`
+    /// sets it.
+    func reuse(
+        requestID: RequestID, snapshot: PolicySnapshot, staticKeys: [String: IssuerKeys], clientIP: String, isTLS: Bool, head: HTTPHead,
+        headBytes: ByteBuffer, path: String, query: Substring, targetIsNormalized: Bool
+    ) {
+        self.requestID = requestID
+        self.start = .now()
+        self.wallClockStart = WallClock.now()
+        self.snapshot = snapshot
+        self.staticKeys = staticKeys
+        self.clientIP = clientIP
+        self.isTLS = isTLS
+        self.head = head
+        self.headBytes = headBytes
+        self.path = path
+        self.query = query
+        self.targetIsNormalized = targetIsNormalized
+        self.method = head.method == .GET ? "GET" : headBytes.string(of: head.methodSpan)
+        hostState = .unknown
+        route = nil
+        status = 0
+        decision = "allowed"
+        shadowed.removeAll(keepingCapacity: true)
+        subject = nil
+        token = nil
+        responseHeaders.removeAll(keepingCapacity: true)
+        phaseIndex = 0
+        phaseDelegate = nil
+        pendingLimits = nil
+        upstreamStart = nil
+        upstreamEnd = nil
+    }
+
+    /// Lets go of what the request held (its head's bytes, the snapshot, the token) while the
+    /// object waits in a pool.
+    func release(emptyBuffer: ByteBuffer) {
+        headBytes = emptyBuffer
+        // The parser reuses its fields array for the next head: nothing else may share it then.
+        head = HTTPHead(kind: .request)
+        token = nil
+        phaseDelegate = nil
+        pendingLimits = nil
+        responseHeaders.removeAll(keepingCapacity: true)
     }
 
     /// A refusal shadow mode turns into a note: logged as `shadow:<reason>` (the first one) and

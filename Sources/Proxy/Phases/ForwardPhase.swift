@@ -30,7 +30,7 @@ struct ForwardPhase {
         }
 
         splice.removeAll(.xRequestId)
-        try? splice.add("x-request-id", exchange.requestID)
+        exchange.requestID.withUTF8 { try? splice.add("x-request-id", bytes: $0) }
         let trusted = trustedProxies.isTrusted(peer)
         // The chain is kept and the peer appended, whoever the peer is (nginx's
         // `$proxy_add_x_forwarded_for`, HAProxy's `option forwardfor`): the right-most entry is the
@@ -90,7 +90,7 @@ struct ForwardPhase {
     ) -> ByteBuffer {
         var splice = HTTPHeadSplice(head, allocator: allocator, reusing: consume spare)
         splice.removeHopByHop(in: bytes, keepUpgrade: isSwitch, keepTransferEncoding: body == .asItCame || body == .untilClose)
-        if head.firstIndex(of: .xRequestId) == nil { try? splice.add("x-request-id", exchange.requestID) }
+        if head.firstIndex(of: .xRequestId) == nil { exchange.requestID.withUTF8 { try? splice.add("x-request-id", bytes: $0) } }
         for (name, value) in exchange.responseHeaders {
             splice.removeAll(lowercased: name, in: bytes)
             try? splice.add(name, value)

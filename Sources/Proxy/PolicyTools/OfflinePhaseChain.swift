@@ -92,7 +92,7 @@ final class OfflinePhaseChain {
         } catch {
             let unparsed = HTTPHead(kind: .request)
             let exchange = Exchange(
-                requestID: "offline-\(sent)", snapshot: context.snapshot, staticKeys: context.staticKeys, clientIP: request.clientIP,
+                requestID: .given("offline-\(sent)"), snapshot: context.snapshot, staticKeys: context.staticKeys, clientIP: request.clientIP,
                 isTLS: false, head: unparsed, headBytes: bytes, path: request.target, query: "", targetIsNormalized: true)
             return Outcome(exchange: exchange, problem: .malformed(error), upstreamHead: nil)
         }
@@ -109,7 +109,7 @@ final class OfflinePhaseChain {
         case .failure: path = String(uri[..<queryStart])
         }
         let exchange = Exchange(
-            requestID: "offline-\(sent)", snapshot: context.snapshot, staticKeys: context.staticKeys, clientIP: request.clientIP,
+            requestID: .given("offline-\(sent)"), snapshot: context.snapshot, staticKeys: context.staticKeys, clientIP: request.clientIP,
             isTLS: false, head: head, headBytes: bytes, path: path, query: uri[queryStart...], targetIsNormalized: unchanged)
         if case let .failure(problem) = normalized {
             return Outcome(exchange: exchange, problem: .badRequest("invalid request path: \(problem)"), upstreamHead: nil)

@@ -12,7 +12,7 @@ extension LoopContext {
         let head = request.head
         let bytes = request.bytes
         let incomingID = head.firstIndex(of: .xRequestId).map { bytes.string(of: head.fields[$0].value) }
-        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable(Substring($0)) ? $0 : nil } ?? requestIDs.next()
+        let requestID = incomingID.flatMap { RequestIDGenerator.isAcceptable(Substring($0)) ? RequestID.given($0) : nil } ?? requestIDs.next()
         let trusted = configuration.trustedProxies
         // X-Forwarded-For is only read (and split) when the peer is a trusted proxy.
         let clientIP = trusted.isTrusted(peer)
@@ -39,9 +39,17 @@ extension LoopContext {
         case .failure:
             path = String(rawPath)
         }
-        let exchange = Exchange(
-            requestID: requestID, snapshot: snapshot, staticKeys: staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
-            headBytes: bytes, path: path, query: query, targetIsNormalized: unchanged)
+        let exchange: Exchange
+        if let spare = spareExchange() {
+            spare.reuse(
+                requestID: requestID, snapshot: snapshot, staticKeys: staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
+                headBytes: bytes, path: path, query: query, targetIsNormalized: unchanged)
+            exchange = spare
+        } else {
+            exchange = Exchange(
+                requestID: requestID, snapshot: snapshot, staticKeys: staticKeys, clientIP: clientIP, isTLS: isTLS, head: head,
+                headBytes: bytes, path: path, query: query, targetIsNormalized: unchanged)
+        }
         if case let .failure(problem)? = normalized {
             return (exchange, .badRequest("invalid request path: \(problem)"))
         }
@@ -49,6 +57,26 @@ extension LoopContext {
             return (exchange, .bodyTooLarge(limit: configuration.maxBodyBytes))
         }
         return (exchange, nil)
+    }
+
+    /// A finished exchange waits for the next request of this loop: an exchange object per request
+    /// is not allocated in steady state. It lets go of its head's bytes now (so the read buffer
+    /// can be reused); whether anything still holds it (the caller's own variables at this moment,
+    /// a shadow trial still waiting on Redis) is checked when it is taken again.
+    func recycle(_ exchange: inout Exchange?) {
+        guard let done = exchange else { return }
+        exchange = nil
+        guard spareExchanges.count < 64 else { return }
+        done.release(emptyBuffer: emptyBuffer)
+        spareExchanges.append(done)
+    }
+
+    /// A spare exchange nothing else holds any more, if there is one.
+    private func spareExchange() -> Exchange? {
+        while var spare = spareExchanges.popLast() {
+            if isKnownUniquelyReferenced(&spare) { return spare }
+        }
+        return nil
     }
 
     /// The log line and the metrics, once per request.

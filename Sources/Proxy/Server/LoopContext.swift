@@ -22,6 +22,10 @@ final class LoopContext {
     let idleConnections: IdleConnections
     /// Open client connections, to close the idle ones on shutdown.
     var openConnections = 0
+    /// Finished exchanges for the next requests (`recycle`).
+    var spareExchanges: [Exchange] = []
+    /// An empty buffer, made once (an empty `ByteBuffer()` allocates).
+    let emptyBuffer = ByteBufferAllocator().buffer(capacity: 0)
     /// Open upstream connections (in use or pooled), counted by either data path's connections.
     let upstreamConnections = UpstreamConnectionCount()
 
