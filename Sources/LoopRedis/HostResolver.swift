@@ -7,12 +7,12 @@ import TollgateLoop
 /// A host name to an IPv4 address with getaddrinfo (files, then DNS, as the system is configured).
 /// It blocks: call it only where a pause of the loop is acceptable (a Redis connection attempt, see
 /// `LoopRedisConnection.Configuration.host`), never on the request path. IPv4 only, as `Socket.connect`.
-enum HostResolver {
-    struct Failure: Error, Equatable {
-        let message: String
+public enum HostResolver {
+    public struct Failure: Error, Equatable {
+        public let message: String
     }
 
-    static func resolveIPv4(_ host: String, port: UInt16) -> Result<IPv4Endpoint, Failure> {
+    public static func resolveIPv4(_ host: String, port: UInt16) -> Result<IPv4Endpoint, Failure> {
         var hints = addrinfo()
         hints.ai_family = AF_INET
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

@@ -5,6 +5,7 @@ import NIOCore
 import ServiceLifecycle
 import Synchronization
 import TollgateLoop
+import TollgateLoopRedis
 
 /// `--data-path loop`: one thread per `--threads`, each running a `Reactor` with its own
 /// `SO_REUSEPORT` listener, its `LoopContext` (phases, metrics, access log, sweeps) and its
@@ -37,13 +38,19 @@ final class LoopDataPathServer: Service {
         self.port = port
     }
 
-    /// The address as the loop takes it: IPv4 literals (and `localhost`) only.
+    /// The address as the loop takes it: an IPv4 literal, or a host name resolved to IPv4 once, at
+    /// start-up (the upstream is the pod's own service; a name that moves needs `--data-path nio`,
+    /// which resolves on every connect).
     static func endpoint(_ endpoint: ProxyConfiguration.Endpoint, role: String) throws(StartError) -> IPv4Endpoint {
-        let host = endpoint.host == "localhost" ? "127.0.0.1" : endpoint.host
-        guard let parsed = IPv4Endpoint("\(host):\(endpoint.port)") else {
-            throw StartError(description: "--data-path loop needs an IPv4 address for \(role), got \(endpoint)")
+        if let parsed = IPv4Endpoint("\(endpoint.host):\(endpoint.port)") { return parsed }
+        guard !endpoint.host.contains(":"), let port = UInt16(exactly: endpoint.port) else {
+            throw StartError(description: "--data-path loop takes IPv4 addresses and host names, not \(endpoint) (\(role)); use --data-path nio")
         }
-        return parsed
+        switch HostResolver.resolveIPv4(endpoint.host, port: port) {
+        case let .success(resolved): return resolved
+        case let .failure(failure):
+            throw StartError(description: "\(role) \(endpoint.host): \(failure.message)")
+        }
     }
 
     static func start(
