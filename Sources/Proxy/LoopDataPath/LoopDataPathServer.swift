@@ -49,7 +49,7 @@ final class LoopDataPathServer: Service {
         switch HostResolver.resolveIPv4(endpoint.host, port: port) {
         case let .success(resolved): return resolved
         case let .failure(failure):
-            throw StartError(description: "\(role) \(endpoint.host): \(failure.message)")
+            throw StartError(description: "cannot resolve \(role) host \(endpoint.host): \(failure.message)")
         }
     }
 
@@ -74,7 +74,8 @@ final class LoopDataPathServer: Service {
             }
         } catch {
             for fd in listeners { Socket.close(fd) }
-            throw StartError(description: error.code == EADDRINUSE ? "address already in use" : error.description)
+            let reason = error.code == EADDRINUSE ? "address already in use" : String(cString: strerror(error.code))
+            throw StartError(description: "cannot listen on \(configuration.listen): \(reason)")
         }
 
         var threads: [EventLoopThread] = []
@@ -87,7 +88,7 @@ final class LoopDataPathServer: Service {
                     do {
                         reactor = try Reactor(signal: signal)
                     } catch {
-                        continuation.resume(throwing: StartError(description: "\(error)"))
+                        continuation.resume(throwing: StartError(description: "cannot start event loops: \(error)"))
                         return
                     }
                     let loop = ReactorEventLoop(reactor: reactor)

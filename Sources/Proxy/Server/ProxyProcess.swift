@@ -80,7 +80,7 @@ struct ProxyProcess {
                 loopServer = server
                 contexts = server.contexts
             } catch {
-                return fail("cannot listen on \(configuration.listen): \(error)")
+                return fail("\(error)")
             }
         } else {
             do {
