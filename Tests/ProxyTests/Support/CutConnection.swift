@@ -50,6 +50,12 @@ final class CutConnection {
         if !ended { Glibc.close(fd) }
     }
 
+    /// How long a read waits before it throws.
+    func setReadTimeout(seconds: Int) {
+        var value = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     func send(_ bytes: [UInt8]) throws {
