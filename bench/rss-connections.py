@@ -6,7 +6,7 @@ Issue 16's targets for the loop data path (release build): idle <= 30 MiB, 1,000
 connections <= 64 MiB.
 
 Usage: bench/rss-connections.py PATH/TO/tollgate-proxy [N=1000] [--data-path loop|nio] [--threads T]
-(without --data-path the proxy runs with its default, nio; --threads is passed only when given)
+(without --data-path the proxy uses its own default, loop; --threads is passed only when given)
 """
 import argparse
 import os
