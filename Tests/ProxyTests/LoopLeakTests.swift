@@ -92,7 +92,8 @@ struct LoopLeakTests {
         // the workers stop after 50 failures or 120 s (about ten times a normal run here).
         let total = 10_000, concurrency = 32, maxFailures = 50
         let deadline = ContinuousClock.now + .seconds(120)
-        let ports = Ports(main: main.harness.port, connecting: connecting.harness.port, slow: slowProxy.harness.port, refused: refused.harness.port)
+        let ports = Ports(
+            main: main.harness.port, connecting: connecting.harness.port, slow: slowProxy.harness.port, refused: refused.harness.port)
         let failures = Mutex<[String]>([])
         let tallies = Mutex(Tally())
         let start = ContinuousClock.now
@@ -128,7 +129,12 @@ struct LoopLeakTests {
         let settled = ContinuousClock.now - settling
         let tally = tallies.withLock { $0 }
         let failed = failures.withLock { $0 }
-        print("LoopLeakTests: seed \(Self.seed); \(total) connections, \(concurrency) at a time, in \(elapsed) (all four proxies quiet \(settled) later); cuts \(tally.cuts.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " ")); \(tally.responses) responses read and valid (\(tally.statuses.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " "))); \(failed.count) failures, \(tally.skipped) skipped")
+        let cuts = tally.cuts.map { "\($0.key.rawValue)=\($0.value)" }.sorted().joined(separator: " ")
+        let statuses = tally.statuses.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " ")
+        print(
+            "LoopLeakTests: seed \(Self.seed); \(total) connections, \(concurrency) at a time, in \(elapsed)"
+                + " (all four proxies quiet \(settled) later); cuts \(cuts); \(tally.responses) responses read and valid"
+                + " (\(statuses)); \(failed.count) failures, \(tally.skipped) skipped")
         for (proxy, (was, now)) in zip(proxies, zip(before, after)) {
             print("LoopLeakTests: \(proxy.name): before \(was), after \(now)")
         }
@@ -138,20 +144,26 @@ struct LoopLeakTests {
         #expect(Set(tally.cuts.keys) == Set(Cut.allCases))
         for (proxy, (was, now)) in zip(proxies, zip(before, after)) {
             #expect(proxy.harness.process.isRunning, "\(proxy.name) exited: \(proxy.harness.stderr.suffix(2_000))")
-            #expect(now.otherDescriptors == was.otherDescriptors, "\(proxy.name): descriptors besides client and upstream sockets, before \(was), after \(now)")
+            #expect(
+                now.otherDescriptors == was.otherDescriptors,
+                "\(proxy.name): descriptors besides client and upstream sockets, before \(was), after \(now)")
             #expect(now.clientSockets == 0, "\(proxy.name): \(now)")
             #expect(now.upstreamSocketsNotEstablished == 0, "\(proxy.name): upstream connects in progress or half-closed, \(now)")
             // Only the main proxy's upstream answers, so only its connections can be pooled (at
             // most 256 idle per loop); the others' have nothing to keep.
             #expect(now.upstreamSockets <= (proxy === main ? 2 * 256 : 0), "\(proxy.name): \(now)")
             #expect(now.clientGauge == 0, "\(proxy.name): tollgate_client_connections, \(now)")
-            #expect(now.upstreamGauge == now.upstreamSockets, "\(proxy.name): tollgate_upstream_connections against the kernel's count, \(now)")
+            #expect(
+                now.upstreamGauge == now.upstreamSockets, "\(proxy.name): tollgate_upstream_connections against the kernel's count, \(now)")
             // The issue's wording of the same check: descriptors back to the baseline once the
             // pooled upstream sockets are taken off by the proxy's own gauge.
             #expect(
-                now.descriptors - now.adminSockets - (now.upstreamGauge ?? -1) == was.descriptors - was.adminSockets - (was.upstreamGauge ?? -1),
+                now.descriptors - now.adminSockets - (now.upstreamGauge ?? -1)
+                    == was.descriptors - was.adminSockets - (was.upstreamGauge ?? -1),
                 "\(proxy.name): before \(was), after \(now)")
-            #expect(now.residentBytes <= was.residentBytes + Self.residentMargin, "\(proxy.name): RSS before \(was.residentBytes.mebibytes), after \(now.residentBytes.mebibytes)")
+            #expect(
+                now.residentBytes <= was.residentBytes + Self.residentMargin,
+                "\(proxy.name): RSS before \(was.residentBytes.mebibytes), after \(now.residentBytes.mebibytes)")
         }
         withExtendedLifetime(stalled) {}
     }
@@ -184,7 +196,9 @@ struct LoopLeakTests {
         }
         Thread.sleep(forTimeInterval: 1)
         let loaded = try proxy.sample()
-        print("LoopLeakTests: RSS idle \(idle.residentBytes.mebibytes), with 1,000 idle keep-alive connections \(loaded.residentBytes.mebibytes) (debug build); \(loaded)")
+        print(
+            "LoopLeakTests: RSS idle \(idle.residentBytes.mebibytes), with 1,000 idle keep-alive connections"
+                + " \(loaded.residentBytes.mebibytes) (debug build); \(loaded)")
         #expect(ok == 1_000, "\(errors)")
         #expect(loaded.clientSockets == 1_000)
         #expect(loaded.clientGauge == 1_000)
@@ -301,10 +315,13 @@ struct LoopLeakTests {
     }
 
     /// A 200 whose JSON echo names the URI the client sent on this connection.
-    private static func expectEcho(_ response: (status: Int, headers: [String: String], body: [UInt8]), uri: String, tally: inout Tally) throws {
+    private static func expectEcho(
+        _ response: (status: Int, headers: [String: String], body: [UInt8]), uri: String, tally: inout Tally
+    ) throws {
         let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
         guard response.status == 200, json?["uri"] as? String == uri else {
-            throw LeakTestFailure.invalid("expected the echo of \(uri), got \(response.status) \(String(decoding: response.body.prefix(200), as: UTF8.self))")
+            let body = String(decoding: response.body.prefix(200), as: UTF8.self)
+            throw LeakTestFailure.invalid("expected the echo of \(uri), got \(response.status) \(body)")
         }
         tally.count(response.status)
     }
@@ -325,7 +342,8 @@ final class LoopProxy {
         self.upstream = upstream
         self.upstreamPort = upstreamPort ?? upstream!.port
         do {
-            harness = try ProxyHarness(policies: ["routes.yaml": ProxyFixture.policy], upstreamPort: self.upstreamPort, arguments: arguments)
+            harness = try ProxyHarness(
+                policies: ["routes.yaml": ProxyFixture.policy], upstreamPort: self.upstreamPort, arguments: arguments)
         } catch {
             upstream?.shutdown()
             throw error
@@ -356,7 +374,9 @@ final class LoopProxy {
         var otherDescriptors: Int { descriptors - clientSockets - upstreamSockets - adminSockets }
 
         var description: String {
-            "\(descriptors) fds (\(otherDescriptors) other, \(clientSockets) client, \(upstreamSockets) upstream sockets of which \(upstreamSocketsNotEstablished) not established); gauges client \(clientGauge.map(String.init) ?? "-"), upstream \(upstreamGauge.map(String.init) ?? "-"); RSS \(residentBytes.mebibytes)"
+            "\(descriptors) fds (\(otherDescriptors) other, \(clientSockets) client, \(upstreamSockets) upstream sockets of which"
+                + " \(upstreamSocketsNotEstablished) not established); gauges client \(clientGauge.map(String.init) ?? "-"),"
+                + " upstream \(upstreamGauge.map(String.init) ?? "-"); RSS \(residentBytes.mebibytes)"
         }
     }
 
