@@ -2,13 +2,16 @@
 """RSS of tollgate-proxy idle and with N keep-alive client connections open (issue 15: "RSS no worse
 than today"). Starts its own upstream (a tiny threaded HTTP server) and the proxy on loopback, opens
 N connections that each send one request and keep the connection, reads VmRSS, closes everything.
+Issue 16's targets for the loop data path (release build): idle <= 30 MiB, 1,000 idle keep-alive
+connections <= 64 MiB.
 
-Usage: bench/rss-connections.py PATH/TO/tollgate-proxy [N=1000]
+Usage: bench/rss-connections.py PATH/TO/tollgate-proxy [N=1000] [--data-path loop|nio] [--threads T]
+(without --data-path the proxy uses its own default, loop; --threads is passed only when given)
 """
+import argparse
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -48,7 +51,18 @@ def rss_mib(pid):
 
 
 def main():
-    binary, count = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    parser = argparse.ArgumentParser(description="RSS of tollgate-proxy idle and with N keep-alive connections")
+    parser.add_argument("binary")
+    parser.add_argument("count", nargs="?", type=int, default=1000)
+    parser.add_argument("--data-path", choices=["loop", "nio"], help="tollgate-proxy run --data-path")
+    parser.add_argument("--threads", type=int, help="tollgate-proxy run --threads")
+    args = parser.parse_args()
+    binary, count = args.binary, args.count
+    extra = []
+    if args.data_path:
+        extra += ["--data-path", args.data_path]
+    if args.threads:
+        extra += ["--threads", str(args.threads)]
     upstream = Server(("127.0.0.1", 0), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     policies = tempfile.mkdtemp(prefix="tollgate-rss-")
@@ -57,7 +71,7 @@ def main():
     listen, admin = free_port(), free_port()
     proxy = subprocess.Popen(
         [binary, "run", "--upstream", f"http://127.0.0.1:{upstream.server_address[1]}", "--listen", f"127.0.0.1:{listen}",
-         "--admin", f"127.0.0.1:{admin}", "--policies", policies],
+         "--admin", f"127.0.0.1:{admin}", "--policies", policies] + extra,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
@@ -85,7 +99,8 @@ def main():
             statuses[status] = statuses.get(status, 0) + 1
         time.sleep(1)
         loaded = rss_mib(proxy.pid)
-        print(f"rss: idle {idle:.1f} MiB; with {count} keep-alive connections (one request each) {loaded:.1f} MiB; statuses {statuses}")
+        label = " ".join(extra) or "default data path"
+        print(f"rss ({label}): idle {idle:.1f} MiB; with {count} keep-alive connections (one request each) {loaded:.1f} MiB; statuses {statuses}")
         for c in connections:
             c.close()
     finally:
