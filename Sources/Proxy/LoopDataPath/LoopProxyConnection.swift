@@ -13,7 +13,9 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
 
     private let fd: Int32
     private var id: HandlerID!
-    private unowned let path: LoopDataPath
+    /// `unowned(unsafe)`: the loop's data path outlives every connection and listener on it (they are
+    /// closed before it goes), and a checked `unowned` costs a retain and a release per use.
+    private unowned(unsafe) let path: LoopDataPath
     private let loop: LoopContext
     private let peer: String
     private var machine: Machine

@@ -35,7 +35,9 @@ protocol LoopUpstreamDelegate: AnyObject {
 final class LoopUpstream: LoopHandler {
     let fd: Int32
     private(set) var id: HandlerID!
-    private unowned let path: LoopDataPath
+    /// `unowned(unsafe)`: the loop's data path outlives every connection and listener on it (they are
+    /// closed before it goes), and a checked `unowned` costs a retain and a release per use.
+    private unowned(unsafe) let path: LoopDataPath
     /// Set while an exchange uses the connection; cleared by whoever lets go of it.
     var delegate: (any LoopUpstreamDelegate)?
     /// False once anything makes reuse unsafe (as `UpstreamConnection.reusable`).
