@@ -203,16 +203,26 @@ public struct HTTPHeadSplice: Sendable {
 
     /// Adds `name: value` before the final empty line.
     public mutating func add(_ name: String, _ value: String) throws(HTTPHeadError) {
-        var name = name
         var value = value
-        let result: Result<Void, HTTPHeadError> = name.withUTF8 { name in
-            value.withUTF8 { value in
-                do throws(HTTPHeadError) {
-                    try add(UnsafeRawBufferPointer(name), UnsafeRawBufferPointer(value))
-                    return .success(())
-                } catch {
-                    return .failure(error)
-                }
+        let result: Result<Void, HTTPHeadError> = value.withUTF8 { value in
+            do throws(HTTPHeadError) {
+                try add(name, bytes: UnsafeRawBufferPointer(value))
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// Adds `name: value` with the value's bytes taken from a buffer (a slice of the original, say).
+    public mutating func add(_ name: String, _ value: ByteBuffer) throws(HTTPHeadError) {
+        let result: Result<Void, HTTPHeadError> = value.withUnsafeReadableBytes { value in
+            do throws(HTTPHeadError) {
+                try add(name, bytes: value)
+                return .success(())
+            } catch {
+                return .failure(error)
             }
         }
         try result.get()
@@ -227,22 +237,6 @@ public struct HTTPHeadSplice: Sendable {
                 return .success(())
             } catch {
                 return .failure(error)
-            }
-        }
-        try result.get()
-    }
-
-    /// Adds `name: value` with the value's bytes taken from a buffer (a slice of the original, say).
-    public mutating func add(_ name: String, _ value: ByteBuffer) throws(HTTPHeadError) {
-        var name = name
-        let result: Result<Void, HTTPHeadError> = name.withUTF8 { name in
-            value.withUnsafeReadableBytes { value in
-                do throws(HTTPHeadError) {
-                    try add(UnsafeRawBufferPointer(name), value)
-                    return .success(())
-                } catch {
-                    return .failure(error)
-                }
             }
         }
         try result.get()

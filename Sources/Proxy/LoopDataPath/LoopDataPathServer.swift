@@ -117,33 +117,17 @@ final class LoopDataPathServer: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
-        logger.info("shutting down: no new connections, draining in-flight requests", metadata: [
-            "drain_timeout_s": "\(drainTimeout.nanoseconds / 1_000_000_000)",
-        ])
-        let drains = paths.map { bound in
-            let promise = bound.eventLoop.makePromise(of: Void.self)
-            bound.eventLoop.execute {
-                bound.value.onDrained = { promise.succeed() }
-                bound.value.beginDrain()
+        let paths = paths
+        await ProxyListener.drain(timeout: drainTimeout, logger: logger) {
+            let drains = paths.map { bound in
+                let promise = bound.eventLoop.makePromise(of: Void.self)
+                bound.eventLoop.execute {
+                    bound.value.onDrained = { promise.succeed() }
+                    bound.value.beginDrain()
+                }
+                return promise.futureResult
             }
-            return promise.futureResult
-        }
-        let all = EventLoopFuture.andAllSucceed(drains, on: paths[0].eventLoop)
-        let limit = drainTimeout
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await all.get()) != nil }
-            group.addTask {
-                try? await Task.sleep(for: .nanoseconds(limit.nanoseconds))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        if finished {
-            logger.info("drained")
-        } else {
-            logger.warning("drain timed out; closing the remaining connections")
+            return EventLoopFuture.andAllSucceed(drains, on: paths[0].eventLoop)
         }
         try? await closeEverything()
     }

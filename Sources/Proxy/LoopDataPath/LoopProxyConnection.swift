@@ -478,26 +478,15 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
 
     func upstream(_ connection: LoopUpstream, receivedHead head: HTTPHead, bytes: ByteBuffer) {
         guard !closed, let exchange, connection === upstream else { return }
-        let isUpgradeRequest = exchange.head.isUpgradeRequest(in: exchange.headBytes)
-        if head.status == 101, !isUpgradeRequest {
-            connection.close()
+        let start = loop.startResponse(
+            head, bytes: bytes, exchange: exchange, machine: &machine, deadlineOwner: self, allocator: path.allocator,
+            reusing: path.headBuffers.take())
+        guard case let .write(clientHead, body, tunnel) = start else {
+            if case .refuse = start { connection.close() }
             return
         }
-        let isSwitch = head.status == 101
-        responseBody = ForwardPhase.responseBody(
-            framing: head.framing, clientMinorVersion: exchange.head.minorVersion,
-            hasTransferEncoding: head.firstIndex(of: .transferEncoding) != nil)
-        let action = machine.upstreamHead(
-            isSwitch: isSwitch, isUpgradeRequest: isUpgradeRequest,
-            endsWithClose: responseBody == .untilClose || responseBody == .dechunked)
-        if action == .ignore { return }
-        loop.deadlines.clear(self)
-        exchange.upstreamEnd = .now()
-        exchange.status = head.status
-        let clientHead = ForwardPhase.clientHead(
-            head, bytes: bytes, exchange: exchange, isSwitch: isSwitch, body: responseBody, close: action == .writeHead(close: true),
-            allocator: path.allocator, reusing: path.headBuffers.take())
-        if action == .writeHeadAndTunnel {
+        responseBody = body
+        if tunnel {
             enqueue(clientHead, recycle: true)
             startTunnel(connection, exchange: exchange)
         } else {

@@ -79,6 +79,39 @@ extension LoopContext {
         return nil
     }
 
+    /// What the upstream's response head means for the exchange, decided with the connection's
+    /// machine (the same on both data paths).
+    enum ResponseStart {
+        /// A `101` nobody asked for: what follows is not HTTP. Close the upstream connection (the
+        /// client gets a 502, never the switch).
+        case refuse
+        /// Not the exchange the machine is forwarding.
+        case ignore
+        /// Write this head (then the body, framed as `body` says), or switch to a tunnel.
+        case write(head: ByteBuffer, body: ForwardPhase.ResponseBody, tunnel: Bool)
+    }
+
+    func startResponse(
+        _ head: HTTPHead, bytes: ByteBuffer, exchange: Exchange, machine: inout ConnectionStateMachine<ProxyHandler.RequestHead>,
+        deadlineOwner: some UpstreamDeadlineOwner, allocator: ByteBufferAllocator, reusing spare: consuming ByteBuffer? = nil
+    ) -> ResponseStart {
+        let isUpgradeRequest = exchange.head.isUpgradeRequest(in: exchange.headBytes)
+        if head.status == 101, !isUpgradeRequest { return .refuse }
+        let isSwitch = head.status == 101
+        let body = ForwardPhase.responseBody(
+            framing: head.framing, clientMinorVersion: exchange.head.minorVersion,
+            hasTransferEncoding: head.firstIndex(of: .transferEncoding) != nil)
+        let action = machine.upstreamHead(isSwitch: isSwitch, isUpgradeRequest: isUpgradeRequest, endsWithClose: body == .untilClose || body == .dechunked)
+        if action == .ignore { return .ignore }
+        deadlines.clear(deadlineOwner)
+        exchange.upstreamEnd = .now()
+        exchange.status = head.status
+        let clientHead = ForwardPhase.clientHead(
+            head, bytes: bytes, exchange: exchange, isSwitch: isSwitch, body: body, close: action == .writeHead(close: true),
+            allocator: allocator, reusing: consume spare)
+        return .write(head: clientHead, body: body, tunnel: action == .writeHeadAndTunnel)
+    }
+
     /// The log line and the metrics, once per request.
     func finish(_ exchange: Exchange, status: Int) {
         let end = NIODeadline.now()

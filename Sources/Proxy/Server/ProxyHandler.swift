@@ -370,27 +370,14 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
 
     func upstream(_ connection: UpstreamConnection, receivedHead head: HTTPHead, bytes: ByteBuffer) {
         guard let context, let exchange, connection === upstream else { return }
-        let isUpgradeRequest = exchange.head.isUpgradeRequest(in: exchange.headBytes)
-        if head.status == 101, !isUpgradeRequest {
-            // A switch nobody asked for: what follows is not HTTP. Never passed on (502).
-            connection.close()
+        let start = loop.startResponse(
+            head, bytes: bytes, exchange: exchange, machine: &machine, deadlineOwner: self, allocator: context.channel.allocator)
+        guard case let .write(clientHead, body, tunnel) = start else {
+            if case .refuse = start { connection.close() }
             return
         }
-        let isSwitch = head.status == 101
-        responseBody = ForwardPhase.responseBody(
-            framing: head.framing, clientMinorVersion: exchange.head.minorVersion,
-            hasTransferEncoding: head.firstIndex(of: .transferEncoding) != nil)
-        let action = machine.upstreamHead(
-            isSwitch: isSwitch, isUpgradeRequest: isUpgradeRequest,
-            endsWithClose: responseBody == .untilClose || responseBody == .dechunked)
-        if action == .ignore { return }
-        loop.deadlines.clear(self)
-        exchange.upstreamEnd = .now()
-        exchange.status = head.status
-        let clientHead = ForwardPhase.clientHead(
-            head, bytes: bytes, exchange: exchange, isSwitch: isSwitch, body: responseBody, close: action == .writeHead(close: true),
-            allocator: context.channel.allocator)
-        if action == .writeHeadAndTunnel {
+        responseBody = body
+        if tunnel {
             context.writeAndFlush(wrapOutboundOut(clientHead), promise: nil)
             startTunnel(connection, exchange: exchange, context: context)
         } else {

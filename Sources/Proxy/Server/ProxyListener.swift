@@ -56,16 +56,25 @@ final class ProxyListener: Service {
 
     func run() async throws {
         try? await gracefulShutdown()
+        await Self.drain(timeout: drainTimeout, logger: logger) {
+            let drained = channel.eventLoop.makePromise(of: Void.self)
+            quiescing.initiateShutdown(promise: drained)
+            return drained.futureResult
+        }
+    }
+
+    /// The graceful shutdown of either data path's listener: log, start draining (`begin` returns
+    /// what completes once no connection is left), wait for it for at most `timeout`, log how it
+    /// ended. The caller closes what is left.
+    static func drain(timeout: TimeAmount, logger: Logger, begin: () -> EventLoopFuture<Void>) async {
         logger.info("shutting down: no new connections, draining in-flight requests", metadata: [
-            "drain_timeout_s": "\(drainTimeout.nanoseconds / 1_000_000_000)",
+            "drain_timeout_s": "\(timeout.nanoseconds / 1_000_000_000)",
         ])
-        let drained = channel.eventLoop.makePromise(of: Void.self)
-        quiescing.initiateShutdown(promise: drained)
-        let limit = drainTimeout
+        let drained = begin()
         let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { (try? await drained.futureResult.get()) != nil }
+            group.addTask { (try? await drained.get()) != nil }
             group.addTask {
-                try? await Task.sleep(for: .nanoseconds(limit.nanoseconds))
+                try? await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
                 return false
             }
             let first = await group.next() ?? false
