@@ -14,40 +14,70 @@ public final class ProxyHarness {
     private let stdoutURL: URL
     private let stderrURL: URL
 
-    /// Starts the proxy and waits until its admin port answers `/healthz`.
+    /// Starts the proxy and waits until its admin port answers `/healthz`. The ports are picked free
+    /// and then bound by the proxy: in between, an outgoing connection of another test may take one
+    /// as its ephemeral port. A start that fails with "address already in use" is tried again on
+    /// other ports (three times at most); any other failure is the test's.
     public init(policies: [String: String], upstreamPort: Int, arguments: [String] = [], environment: [String: String] = [:]) throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("tollgate-proxy-\(UUID().uuidString)")
         policyDirectory = root.appendingPathComponent("policies")
         try FileManager.default.createDirectory(at: policyDirectory, withIntermediateDirectories: true)
-        port = freeLoopbackPort()
-        adminPort = freeLoopbackPort()
         stdoutURL = root.appendingPathComponent("stdout.log")
         stderrURL = root.appendingPathComponent("stderr.log")
-        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
-        process = Process()
         for (path, text) in policies { try Self.write(text, to: policyDirectory.appendingPathComponent(path)) }
+        var attempt = 0
+        while true {
+            attempt += 1
+            let port = freeLoopbackPort()
+            let adminPort = freeLoopbackPort()
+            let process = try Self.launch(
+                port: port, adminPort: adminPort, upstreamPort: upstreamPort, policies: policyDirectory, arguments: arguments,
+                environment: environment, stdout: stdoutURL, stderr: stderrURL)
+            let deadline = Date().addingTimeInterval(15)
+            var failure: HarnessError?
+            while Date() < deadline {
+                if !process.isRunning {
+                    process.waitUntilExit()
+                    failure = .exited(process.terminationStatus, (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
+                    break
+                }
+                if let response = try? Self.admin(adminPort, "GET", "/healthz"), response.status == 200 {
+                    self.port = port
+                    self.adminPort = adminPort
+                    self.process = process
+                    return
+                }
+                usleep(50_000)
+            }
+            if case let .exited(_, text)? = failure, text.contains("address already in use"), attempt < 3 { continue }
+            if process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+            throw failure ?? .notReady((try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "")
+        }
+    }
 
+    private static func launch(
+        port: Int, adminPort: Int, upstreamPort: Int, policies: URL, arguments: [String], environment: [String: String], stdout: URL,
+        stderr: URL
+    ) throws -> Process {
+        _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+        let process = Process()
         process.executableURL = BuiltBinary("tollgate-proxy").url
         process.arguments = [
             "run", "--upstream", "http://127.0.0.1:\(upstreamPort)", "--listen", "127.0.0.1:\(port)",
-            "--admin", "127.0.0.1:\(adminPort)", "--policies", policyDirectory.path,
+            "--admin", "127.0.0.1:\(adminPort)", "--policies", policies.path,
         ] + arguments
         var processEnvironment = ProcessInfo.processInfo.environment
         processEnvironment.merge(environment) { $1 }
         process.environment = processEnvironment
-        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
-        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        process.standardOutput = try FileHandle(forWritingTo: stdout)
+        process.standardError = try FileHandle(forWritingTo: stderr)
         process.standardInput = FileHandle.nullDevice
         try process.run()
-
-        let deadline = Date().addingTimeInterval(15)
-        while Date() < deadline {
-            if !process.isRunning { throw HarnessError.exited(process.terminationStatus, stderr) }
-            if let response = try? admin("GET", "/healthz"), response.status == 200 { return }
-            usleep(50_000)
-        }
-        throw HarnessError.notReady(stderr)
+        return process
     }
 
     deinit {
@@ -103,6 +133,10 @@ public final class ProxyHarness {
     }
 
     public func admin(_ method: String, _ path: String) throws -> RawHTTPConnection.Response {
+        try Self.admin(adminPort, method, path)
+    }
+
+    private static func admin(_ adminPort: Int, _ method: String, _ path: String) throws -> RawHTTPConnection.Response {
         let connection = try RawHTTPConnection(port: adminPort, timeout: 5)
         try connection.send("\(method) \(path) HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         return try connection.readResponse()
