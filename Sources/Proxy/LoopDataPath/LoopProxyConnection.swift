@@ -290,10 +290,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
         case let .closeConnection(problem, abandon):
             loop.deadlines.clear(self)
             if abandon { abandonUpstream() }
-            if let exchange {
-                exchange.decision = problem.decision ?? problem.slug
-                loop.finish(exchange, status: exchange.status)
-            }
+            loop.cutShort(exchange, by: problem)
             exchange = nil
             writePendingHead()
             writeAndClose(nil)
@@ -301,15 +298,7 @@ final class LoopProxyConnection: LoopHandler, PhaseChainDelegate, UpstreamDeadli
             loop.deadlines.clear(self)
             if abandon { abandonUpstream() }
             guard let exchange else { return }
-            exchange.decision = problem.decision ?? problem.slug
-            var problem = problem
-            problem.closeConnection = close
-            let bytes = problem.serialized(
-                requestID: exchange.requestID, minorVersion: exchange.head.minorVersion, includeBody: exchange.head.method != .HEAD,
-                keepAliveHTTP10: true, allocator: path.allocator)
-            exchange.status = Int(problem.status.code)
-            loop.finish(exchange, status: exchange.status)
-            writeEnd(bytes, close: close)
+            writeEnd(loop.answer(exchange, with: problem, close: close, allocator: path.allocator), close: close)
         }
     }
 

@@ -112,6 +112,28 @@ extension LoopContext {
         return .write(head: clientHead, body: body, tunnel: action == .writeHeadAndTunnel)
     }
 
+    /// The exchange answered by the sidecar with `problem`: its decision and status recorded, its
+    /// line logged, the response's bytes returned for the connection to write.
+    func answer(_ exchange: Exchange, with problem: ProblemResponse, close: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        exchange.decision = problem.decision ?? problem.slug
+        var problem = problem
+        problem.closeConnection = close
+        let bytes = problem.serialized(
+            requestID: exchange.requestID, minorVersion: exchange.head.minorVersion, includeBody: exchange.head.method != .HEAD,
+            keepAliveHTTP10: true, allocator: allocator)
+        exchange.status = Int(problem.status.code)
+        finish(exchange, status: exchange.status)
+        return bytes
+    }
+
+    /// A response already begun is cut short by `problem` (the client sees it end early): logged
+    /// with its decision.
+    func cutShort(_ exchange: Exchange?, by problem: ProblemResponse) {
+        guard let exchange else { return }
+        exchange.decision = problem.decision ?? problem.slug
+        finish(exchange, status: exchange.status)
+    }
+
     /// The log line and the metrics, once per request.
     func finish(_ exchange: Exchange, status: Int) {
         let end = NIODeadline.now()

@@ -197,10 +197,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
         case let .closeConnection(problem, abandon):
             loop.deadlines.clear(self)
             if abandon { abandonUpstream() }
-            if let exchange {
-                exchange.decision = problem.decision ?? problem.slug
-                finish(exchange, status: exchange.status)
-            }
+            loop.cutShort(exchange, by: problem)
             exchange = nil
             writePendingHead(context: context)
             context.flush()
@@ -209,15 +206,7 @@ final class ProxyHandler: ChannelInboundHandler, RemovableChannelHandler, Upstre
             loop.deadlines.clear(self)
             if abandon { abandonUpstream() }
             guard let exchange else { return }
-            exchange.decision = problem.decision ?? problem.slug
-            var problem = problem
-            problem.closeConnection = close
-            let bytes = problem.serialized(
-                requestID: exchange.requestID, minorVersion: exchange.head.minorVersion, includeBody: exchange.head.method != .HEAD,
-                keepAliveHTTP10: true, allocator: context.channel.allocator)
-            exchange.status = Int(problem.status.code)
-            finish(exchange, status: exchange.status)
-            writeEnd(bytes, close: close, context: context)
+            writeEnd(loop.answer(exchange, with: problem, close: close, allocator: context.channel.allocator), close: close, context: context)
         }
     }
 
