@@ -12,12 +12,11 @@ import TollgateLoop
 /// thread; touched only there.
 final class LoopDataPath {
     let reactor: Reactor
-    let eventLoop: ReactorEventLoop
     let context: LoopContext
     let upstreamPool: LoopUpstreamPool
-    let readBuffers = LoopReadBuffers()
+    let readBuffers = LoopBufferCache()
     /// Buffers the forwarded heads are built in, back once written: no allocation per head.
-    let headBuffers = LoopReadBuffers(size: 2048)
+    let headBuffers = LoopBufferCache(size: 2048)
     let allocator = ByteBufferAllocator()
     let responseHeads = HTTPHeadParser.Configuration(maxHeadBytes: 65_536, maxFieldCount: 1_000)
     let connectTimeoutMilliseconds: UInt64
@@ -28,9 +27,8 @@ final class LoopDataPath {
     /// Told (on the loop) when draining ends: no connection left.
     var onDrained: (() -> Void)?
 
-    init(reactor: Reactor, eventLoop: ReactorEventLoop, context: LoopContext, upstream: IPv4Endpoint) {
+    init(reactor: Reactor, context: LoopContext, upstream: IPv4Endpoint) {
         self.reactor = reactor
-        self.eventLoop = eventLoop
         self.context = context
         self.upstreamPool = LoopUpstreamPool(endpoint: upstream)
         self.connectTimeoutMilliseconds = UInt64(max(1, context.configuration.upstreamConnectTimeout.nanoseconds / 1_000_000))

@@ -105,7 +105,7 @@ final class LoopDataPathServer: Service {
             let bound = contexts.all[index]
             let listenFD = listeners[index]
             let path = try await loop.submit {
-                let path = LoopDataPath(reactor: loop.reactor, eventLoop: loop, context: bound.value, upstream: upstream)
+                let path = LoopDataPath(reactor: loop.reactor, context: bound.value, upstream: upstream)
                 path.startListening(on: listenFD)
                 return NIOLoopBound(path, eventLoop: loop)
             }.get()

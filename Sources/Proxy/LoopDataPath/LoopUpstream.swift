@@ -366,8 +366,6 @@ final class LoopUpstreamPool {
         idle.removeAll()
         for connection in connections { connection.close() }
     }
-
-    var idleCount: Int { idle.count }
 }
 
 @available(*, unavailable)

@@ -47,7 +47,7 @@ struct OutboundQueue {
     }
 
     /// Writes what the socket takes; written buffers that came from `cache` go back to it.
-    mutating func flush(to fd: Int32, recyclingInto cache: LoopReadBuffers) -> FlushResult {
+    mutating func flush(to fd: Int32, recyclingInto cache: LoopBufferCache) -> FlushResult {
         while bytes > 0 {
             let result: IOResult = withUnsafeTemporaryAllocation(of: iovec.self, capacity: 16) { vectors in
                 var count = 0
@@ -89,12 +89,12 @@ struct OutboundQueue {
     }
 }
 
-/// Read buffers of one loop. A connection takes one when it reads and gives it back once nothing
-/// holds a slice of it (checked with `modifyIfUniquelyOwned`, which also empties it), so steady
-/// keep-alive traffic reads into the same few buffers and allocates none. A buffer some slice still
-/// holds (a head an exchange keeps, a body part queued for writing) is simply dropped by the
-/// reader: its storage goes when the last slice does.
-final class LoopReadBuffers {
+/// Buffers of one loop, kept for reuse (one cache for reads, one for spliced heads). A buffer goes
+/// back once nothing else should hold it and is handed out again only if nothing does (checked with
+/// `modifyIfUniquelyOwned`, which also empties it), so steady keep-alive traffic uses the same few
+/// buffers and allocates none. A buffer some slice still holds (a head an exchange keeps, a body
+/// part queued for writing) is dropped instead: its storage goes when the last slice does.
+final class LoopBufferCache {
     private var free: [ByteBuffer] = []
     let size: Int
     let maximumCached: Int
@@ -139,8 +139,6 @@ final class LoopReadBuffers {
         guard free.count < maximumCached else { return }
         free.append(buffer)
     }
-
-    var cached: Int { free.count }
 }
 
 extension ByteBuffer {

@@ -25,8 +25,6 @@ final class ReactorEventLoop: EventLoop, @unchecked Sendable {
     private var local: [() -> Void] = []
     private var runner: HandlerID!
     private var endOfTurnRequested = false
-    /// Signals other than `.tasks` (stop, reload), for the owner. Loop thread only.
-    var onSignal: ((LoopSignal.Request) -> Void)?
 
     /// Call on the loop's thread, before `reactor.run()`.
     init(reactor: Reactor) {
@@ -35,7 +33,6 @@ final class ReactorEventLoop: EventLoop, @unchecked Sendable {
         runner = reactor.add(Runner(owner: self))
         reactor.onSignal = { [unowned self] request, _ in
             if request.contains(.tasks) { drainMailbox() }
-            onSignal?(request)
         }
     }
 
@@ -54,9 +51,7 @@ final class ReactorEventLoop: EventLoop, @unchecked Sendable {
         enqueueLocal(task)
     }
 
-    /// Runs `task` at the end of this turn; call on the loop. (NIO's `assumeIsolated().execute`
-    /// wraps the closure in one more, an allocation this skips.)
-    func enqueueLocal(_ task: @escaping () -> Void) {
+    private func enqueueLocal(_ task: @escaping () -> Void) {
         local.append(task)
         if !endOfTurnRequested {
             endOfTurnRequested = true
